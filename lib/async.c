@@ -1,0 +1,123 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Async wake-ups.  A watcher is two words shared between threads: a
+ * pending flag and the loop a wait is queued on.  notify sets the flag and,
+ * only when it was clear and that loop is blocked in the kernel, writes the
+ * loop's wake-up fd: a burst of notifies, or notifies to a loop that is busy
+ * running callbacks, cost no syscall.  The loop consumes the flag after
+ * every wait, so a notify is never lost, and one made before the wait was
+ * queued still completes it.
+ */
+#include "internal.h"
+
+#include <string.h>
+
+static struct xev__async *async_of(xev_watcher *w)
+{
+	return (struct xev__async *)(void *)w;
+}
+
+int xev_async_init(xev_watcher *w)
+{
+	struct xev__async *a = async_of(w);
+	if (!w)
+		return -EINVAL;
+	memset(w, 0, sizeof(*w));
+	a->magic = XEV__ASYNC_MAGIC;
+	atomic_init(&a->pending, 0);
+	atomic_init(&a->loop, NULL);
+	return 0;
+}
+
+void xev_async_deinit(xev_watcher *w)
+{
+	struct xev__async *a = async_of(w);
+	if (!w || a->magic != XEV__ASYNC_MAGIC)
+		return;
+	atomic_store(&a->loop, NULL);
+	a->magic = 0;
+}
+
+/* Tells loop l that one of its watchers was notified. */
+static void signal_loop(struct xev__loop *l)
+{
+	/* Whoever flips async_pending from 0 wakes the loop if it sleeps;
+	 * the loop re-checks the flag after announcing its sleep. */
+	if (atomic_exchange(&l->async_pending, 1) == 0 && atomic_load(&l->sleeping))
+		l->be->wake(l);
+}
+
+int xev_async_notify(xev_watcher *w)
+{
+	struct xev__async *a = async_of(w);
+	struct xev__loop *l;
+
+	if (!w || a->magic != XEV__ASYNC_MAGIC)
+		return -EINVAL;
+	/* Always a read-modify-write, even when the flag is already set: it
+	 * orders the caller's earlier writes before the loop's consumption of
+	 * the flag, so the woken callback sees them. */
+	if (atomic_exchange(&a->pending, 1))
+		return 0; /* coalesced with a notify not yet consumed */
+	l = atomic_load(&a->loop);
+	if (l)
+		signal_loop(l);
+	return 0;
+}
+
+void xev_async_wait(xev_watcher *w, xev_loop *loop, xev_completion *c, void *userdata,
+		    xev_async_cb cb)
+{
+	struct xev__completion *k = xev__comp(c);
+	struct xev__loop *l = xev__loop(loop);
+
+	if (!loop || l->magic != XEV__LOOP_MAGIC || !c)
+		return;
+	xev__prepare(k, XEV__OP_ASYNC_WAIT, userdata, cb);
+	k->u.async.w = async_of(w);
+	k->loop = l;
+	k->flags = 0;
+	k->result = 0;
+	l->active++;
+	if (!w || async_of(w)->magic != XEV__ASYNC_MAGIC) {
+		xev__complete(l, k, -EINVAL);
+		return;
+	}
+	xev__async_submit(l, k);
+}
+
+/* Starts waiting: from here on a notify signals this loop. */
+void xev__async_submit(struct xev__loop *l, struct xev__completion *c)
+{
+	c->state = XEV__ACTIVE;
+	xev__list_push(&l->async_waits, c);
+	atomic_store(&c->u.async.w->loop, l);
+	/* Look at the pending flag before the next wait: a notify may have
+	 * come before the wait was queued. */
+	atomic_store(&l->async_pending, 1);
+}
+
+void xev__async_scan(struct xev__loop *l)
+{
+	struct xev__completion *c = l->async_waits.head, *next;
+
+	for (; c; c = next) {
+		struct xev__async *a = c->u.async.w;
+		next = c->next;
+		if (!atomic_load(&a->pending) || !atomic_exchange(&a->pending, 0))
+			continue;
+		xev__list_unlink(&l->async_waits, c);
+		/* Until it waits again, a notify only sets the flag. */
+		atomic_store(&a->loop, NULL);
+		xev__complete(l, c, 0);
+	}
+}
+
+void xev__async_loop_gone(struct xev__loop *l)
+{
+	struct xev__completion *c;
+	while ((c = xev__list_pop(&l->async_waits))) {
+		atomic_store(&c->u.async.w->loop, NULL);
+		c->state = XEV__DEAD;
+	}
+}

@@ -1,0 +1,261 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The real layouts behind the opaque public types.  Nothing here is
+ * installed; every symbol declared here is hidden (xev__ prefix).
+ */
+#ifndef XEV_INTERNAL_H
+#define XEV_INTERNAL_H
+
+#include "config.h"
+
+#include <errno.h>
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "xev.h"
+
+#ifdef XEV_HAVE_IO_URING
+#include <liburing.h>
+#endif
+
+#define XEV__HIDDEN __attribute__((visibility("hidden")))
+#define XEV__LIKELY(x) __builtin_expect(!!(x), 1)
+#define XEV__UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define XEV__CONTAINER_OF(p, type, member) \
+	((type *)(void *)((char *)(p) - offsetof(type, member)))
+
+struct xev__loop;
+struct xev__completion;
+
+/* What a completion asks for.  0 is "nothing": a zeroed completion. */
+enum xev__op {
+	XEV__OP_NONE = 0,
+	XEV__OP_TIMER,
+	XEV__OP_ASYNC_WAIT,
+	XEV__OP_CANCEL,
+};
+
+/*
+ * Where a completion is.  Everything but DEAD reads as
+ * XEV_COMPLETION_ACTIVE through the public API.
+ */
+enum xev__state {
+	XEV__DEAD = 0,
+	XEV__QUEUED,  /* on loop->submissions, waiting for the next run */
+	XEV__ACTIVE,  /* in the timer heap, on an async list, or in the kernel */
+	XEV__READY,   /* result known, on loop->ready, callback not yet run */
+};
+
+/* Flags of a completion. */
+enum {
+	/* Cancelled while QUEUED: complete with -ECANCELED when submitted. */
+	XEV__F_CANCELED = 1u << 0,
+	/* Reset while READY: go back into the heap instead of calling back. */
+	XEV__F_RESET = 1u << 1,
+};
+
+/* A doubly linked intrusive list; the loop's queues are made of these. */
+struct xev__list {
+	struct xev__completion *head, *tail;
+};
+
+struct xev__timer_op {
+	int64_t deadline;     /* absolute, loop clock, ns */
+	uint64_t ms;          /* as asked, for rearm */
+	/* Pairing heap links: first child, next sibling, and the left
+	 * sibling or (for a first child) the parent. */
+	struct xev__completion *child, *sibling, *prev;
+};
+
+struct xev__async_op {
+	struct xev__async *w;
+};
+
+struct xev__cancel_op {
+	struct xev__completion *target;
+};
+
+struct xev__completion {
+	struct xev__completion *next, *prev; /* the list it is on */
+	struct xev__loop *loop;
+	xev_cb cb;
+	void *userdata;
+	int32_t result;
+	uint8_t op;    /* enum xev__op */
+	uint8_t state; /* enum xev__state */
+	uint16_t flags;
+	union {
+		struct xev__timer_op timer;
+		struct xev__async_op async;
+		struct xev__cancel_op cancel;
+	} u;
+};
+
+/* An async watcher. */
+struct xev__async {
+	uint32_t magic;
+	/* Set by notify, consumed by the loop that waits on this watcher. */
+	atomic_int pending;
+	/* The loop a wait is queued on, or NULL. */
+	_Atomic(struct xev__loop *) loop;
+};
+#define XEV__ASYNC_MAGIC 0x78657661u /* "xeva" */
+
+struct xev__timer_watcher {
+	uint32_t magic;
+};
+#define XEV__TIMER_MAGIC 0x78657674u /* "xevt" */
+
+struct xev__options {
+	uint32_t magic;
+	uint32_t backend; /* xev_backend; checked at init */
+	uint32_t entries;
+	xev_threadpool *pool;
+};
+#define XEV__OPTIONS_MAGIC 0x7865766fu /* "xevo" */
+
+struct xev__backend;
+
+struct xev__uring_state {
+#ifdef XEV_HAVE_IO_URING
+	struct io_uring ring;
+	uint64_t wake_buf;     /* target of the read on the wake-up eventfd */
+	bool wake_armed;       /* that read is in the kernel */
+	bool ext_arg;          /* kernel takes a wait timeout without an SQE */
+#else
+	int unused;
+#endif
+};
+
+struct xev__epoll_state {
+	int epfd;
+	bool have_pwait2;
+};
+
+struct xev__loop {
+	uint32_t magic;
+	uint8_t backend_id;  /* xev_backend in use */
+	bool running;
+	bool stopped;
+	const struct xev__backend *be;
+	int64_t now;                     /* cached monotonic clock, ns */
+	uint64_t active;                 /* completions not DEAD */
+	struct xev__list submissions;    /* QUEUED, in order */
+	struct xev__list ready;          /* READY, in order */
+	struct xev__list async_waits;    /* ACTIVE async waits */
+	struct xev__completion *timers;  /* pairing heap root */
+	uint64_t ntimers;
+	xev_threadpool *pool;
+	int wake_fd;                     /* eventfd: other threads wake us */
+	atomic_int sleeping;             /* blocked (or about to block) in the kernel */
+	atomic_int async_pending;        /* some watcher of ours was notified */
+	union {
+		struct xev__uring_state uring;
+		struct xev__epoll_state epoll;
+	} b;
+};
+#define XEV__LOOP_MAGIC 0x7865766cu /* "xevl" */
+
+/* The hooks a backend provides; see loop.c for how they are used. */
+struct xev__backend {
+	const char *name;
+	xev_backend id;
+	/* Is the kernel willing?  Called by xev_backend_available(). */
+	int (*probe)(void);
+	/* Set up kernel resources, loop->wake_fd included. */
+	int (*init)(struct xev__loop *l, const struct xev__options *o);
+	void (*deinit)(struct xev__loop *l);
+	/* Submit what is pending and wait up to timeout_ns (-1: forever,
+	 * 0: do not block) for the kernel; put finished completions on
+	 * loop->ready. */
+	int (*wait)(struct xev__loop *l, int64_t timeout_ns);
+	/* Interrupts a wait from another thread. */
+	void (*wake)(struct xev__loop *l);
+};
+
+#ifdef XEV_HAVE_IO_URING
+extern const struct xev__backend xev__backend_io_uring XEV__HIDDEN;
+#endif
+#ifdef XEV_HAVE_EPOLL
+extern const struct xev__backend xev__backend_epoll XEV__HIDDEN;
+#endif
+
+/* The real types fit in the public ones. */
+_Static_assert(sizeof(struct xev__loop) <= sizeof(xev_loop), "xev_loop too small");
+_Static_assert(alignof(struct xev__loop) <= alignof(xev_loop), "xev_loop misaligned");
+_Static_assert(sizeof(struct xev__completion) <= sizeof(xev_completion), "xev_completion too small");
+_Static_assert(alignof(struct xev__completion) <= alignof(xev_completion), "xev_completion misaligned");
+_Static_assert(sizeof(struct xev__async) <= sizeof(xev_watcher), "xev_watcher too small");
+_Static_assert(sizeof(struct xev__options) <= sizeof(xev_loop_options), "options too small");
+
+/* The public sizes are the ABI: they never change. */
+_Static_assert(sizeof(xev_loop) == 512, "ABI: xev_loop");
+_Static_assert(sizeof(xev_completion) == 320, "ABI: xev_completion");
+_Static_assert(sizeof(xev_watcher) == 256, "ABI: xev_watcher");
+_Static_assert(sizeof(xev_threadpool) == 64, "ABI: xev_threadpool");
+_Static_assert(sizeof(xev_threadpool_config) == 64, "ABI: xev_threadpool_config");
+_Static_assert(sizeof(xev_threadpool_batch) == 24, "ABI: xev_threadpool_batch");
+_Static_assert(sizeof(xev_threadpool_task) == 24, "ABI: xev_threadpool_task");
+_Static_assert(sizeof(xev_loop_options) == 64, "ABI: xev_loop_options");
+
+static inline struct xev__loop *xev__loop(xev_loop *l) { return (struct xev__loop *)(void *)l; }
+static inline struct xev__completion *xev__comp(xev_completion *c)
+{
+	return (struct xev__completion *)(void *)c;
+}
+static inline xev_completion *xev__pub(struct xev__completion *c) { return (xev_completion *)(void *)c; }
+static inline xev_loop *xev__pub_loop(struct xev__loop *l) { return (xev_loop *)(void *)l; }
+
+/* list.c-free intrusive list helpers: O(1) push, pop and unlink. */
+static inline void xev__list_push(struct xev__list *q, struct xev__completion *c)
+{
+	c->next = NULL;
+	c->prev = q->tail;
+	if (q->tail)
+		q->tail->next = c;
+	else
+		q->head = c;
+	q->tail = c;
+}
+
+static inline void xev__list_unlink(struct xev__list *q, struct xev__completion *c)
+{
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		q->head = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	else
+		q->tail = c->prev;
+	c->next = c->prev = NULL;
+}
+
+static inline struct xev__completion *xev__list_pop(struct xev__list *q)
+{
+	struct xev__completion *c = q->head;
+	if (c)
+		xev__list_unlink(q, c);
+	return c;
+}
+
+/* Timer heap (heap.c). */
+XEV__HIDDEN void xev__heap_insert(struct xev__loop *l, struct xev__completion *c);
+XEV__HIDDEN void xev__heap_remove(struct xev__loop *l, struct xev__completion *c);
+XEV__HIDDEN struct xev__completion *xev__heap_pop(struct xev__loop *l);
+
+/* Loop internals (loop.c). */
+XEV__HIDDEN int64_t xev__clock_ns(void);
+XEV__HIDDEN void xev__add(struct xev__loop *l, struct xev__completion *c);
+XEV__HIDDEN void xev__complete(struct xev__loop *l, struct xev__completion *c, int result);
+XEV__HIDDEN void xev__prepare(struct xev__completion *c, enum xev__op op, void *userdata, xev_cb cb);
+XEV__HIDDEN void xev__timer_start(struct xev__loop *l, struct xev__completion *c, uint64_t ms);
+XEV__HIDDEN void xev__timer_restart(struct xev__loop *l, struct xev__completion *c, uint64_t ms);
+XEV__HIDDEN void xev__async_submit(struct xev__loop *l, struct xev__completion *c);
+XEV__HIDDEN void xev__async_scan(struct xev__loop *l);
+XEV__HIDDEN void xev__async_loop_gone(struct xev__loop *l);
+
+#endif /* XEV_INTERNAL_H */

@@ -1,0 +1,525 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The loop: queues, the run modes, backend selection, cached time.
+ *
+ * One tick of xev_loop_run: resolve what was queued (cancellations), ask
+ * the backend to submit and wait (bounded by the nearest timer), refresh
+ * the cached time, move expired timers and notified async waits to the
+ * ready list, then run the callbacks of everything that was ready when the
+ * dispatch began.
+ */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define NS_PER_MS INT64_C(1000000)
+
+int64_t xev__clock_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * INT64_C(1000000000) + ts.tv_nsec;
+}
+
+static const struct xev__backend *backend_of(xev_backend b)
+{
+	switch (b) {
+#ifdef XEV_HAVE_IO_URING
+	case XEV_BACKEND_IO_URING:
+		return &xev__backend_io_uring;
+#endif
+#ifdef XEV_HAVE_EPOLL
+	case XEV_BACKEND_EPOLL:
+		return &xev__backend_epoll;
+#endif
+	default:
+		return NULL;
+	}
+}
+
+/* The order AUTO tries them in. */
+static const xev_backend auto_order[] = { XEV_BACKEND_IO_URING, XEV_BACKEND_EPOLL,
+					  XEV_BACKEND_KQUEUE, XEV_BACKEND_POLL };
+
+const char *xev_backend_name(xev_backend b)
+{
+	switch (b) {
+	case XEV_BACKEND_AUTO:
+		return "auto";
+	case XEV_BACKEND_IO_URING:
+		return "io_uring";
+	case XEV_BACKEND_EPOLL:
+		return "epoll";
+	case XEV_BACKEND_KQUEUE:
+		return "kqueue";
+	case XEV_BACKEND_POLL:
+		return "poll";
+	}
+	return NULL;
+}
+
+int xev_backend_available(xev_backend b)
+{
+	const struct xev__backend *be = backend_of(b);
+	return be && be->probe() == 0;
+}
+
+/* XEV_BACKEND=name: 0 and *out set, or -EINVAL for a name we do not know. */
+static int backend_from_env(xev_backend *out)
+{
+	const char *s = getenv("XEV_BACKEND");
+	if (!s || !*s) {
+		*out = XEV_BACKEND_AUTO;
+		return 0;
+	}
+	for (int b = XEV_BACKEND_AUTO; b <= XEV_BACKEND_POLL; b++) {
+		if (strcmp(s, xev_backend_name((xev_backend)b)) == 0) {
+			*out = (xev_backend)b;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+void xev_loop_options_init(xev_loop_options *o)
+{
+	struct xev__options *opt = (struct xev__options *)(void *)o;
+	if (!o)
+		return;
+	memset(o, 0, sizeof(*o));
+	opt->magic = XEV__OPTIONS_MAGIC;
+}
+
+void xev_loop_options_set_backend(xev_loop_options *o, xev_backend b)
+{
+	if (o)
+		((struct xev__options *)(void *)o)->backend = (uint32_t)b;
+}
+
+void xev_loop_options_set_entries(xev_loop_options *o, uint32_t entries)
+{
+	if (o)
+		((struct xev__options *)(void *)o)->entries = entries;
+}
+
+void xev_loop_options_set_threadpool(xev_loop_options *o, xev_threadpool *pool)
+{
+	if (o)
+		((struct xev__options *)(void *)o)->pool = pool;
+}
+
+static int start_backend(struct xev__loop *l, xev_backend b, const struct xev__options *o)
+{
+	const struct xev__backend *be = backend_of(b);
+	int rc;
+
+	if (!be)
+		return -ENOSYS;
+	l->wake_fd = -1;
+	rc = be->init(l, o);
+	if (rc < 0)
+		return rc;
+	l->be = be;
+	l->backend_id = (uint8_t)b;
+	return 0;
+}
+
+int xev_loop_init_with_options(xev_loop *loop, const xev_loop_options *opts)
+{
+	struct xev__loop *l = xev__loop(loop);
+	const struct xev__options *o = (const struct xev__options *)(const void *)opts;
+	struct xev__options defaults = { .magic = XEV__OPTIONS_MAGIC };
+	xev_backend want;
+	int rc;
+
+	if (!loop)
+		return -EINVAL;
+	if (!o)
+		o = &defaults;
+	if (o->magic != XEV__OPTIONS_MAGIC || o->backend > (uint32_t)XEV_BACKEND_POLL)
+		return -EINVAL;
+
+	memset(l, 0, sizeof(*l));
+	l->wake_fd = -1;
+	l->pool = o->pool;
+	atomic_init(&l->sleeping, 0);
+	atomic_init(&l->async_pending, 0);
+
+	want = (xev_backend)o->backend;
+	if (want == XEV_BACKEND_AUTO) {
+		rc = backend_from_env(&want);
+		if (rc < 0)
+			return rc;
+	}
+	if (want != XEV_BACKEND_AUTO) {
+		rc = start_backend(l, want, o);
+	} else {
+		/* The first backend the kernel accepts; io_uring may be built
+		 * in and still be refused (sysctl, seccomp, old kernel). */
+		rc = -ENOSYS;
+		for (size_t i = 0; i < sizeof(auto_order) / sizeof(auto_order[0]); i++) {
+			if (!backend_of(auto_order[i]))
+				continue;
+			rc = start_backend(l, auto_order[i], o);
+			if (rc == 0)
+				break;
+		}
+	}
+	if (rc < 0)
+		return rc;
+	l->now = xev__clock_ns();
+	l->magic = XEV__LOOP_MAGIC;
+	return 0;
+}
+
+int xev_loop_init(xev_loop *loop)
+{
+	return xev_loop_init_with_options(loop, NULL);
+}
+
+xev_backend xev_loop_backend(xev_loop *loop)
+{
+	struct xev__loop *l = xev__loop(loop);
+	if (!loop || l->magic != XEV__LOOP_MAGIC)
+		return XEV_BACKEND_AUTO;
+	return (xev_backend)l->backend_id;
+}
+
+/* Marks every completion of a list dead. */
+static void kill_list(struct xev__list *q)
+{
+	struct xev__completion *c;
+	while ((c = xev__list_pop(q)))
+		c->state = XEV__DEAD;
+}
+
+/* Marks every timer dead without recursion: the heap can be huge. */
+static void kill_heap(struct xev__loop *l)
+{
+	struct xev__completion *stack = l->timers;
+	if (stack)
+		stack->next = NULL;
+	while (stack) {
+		struct xev__completion *c = stack, *k;
+		stack = c->next;
+		for (k = c->u.timer.child; k; k = k->u.timer.sibling) {
+			k->next = stack;
+			stack = k;
+		}
+		c->next = c->prev = NULL;
+		c->state = XEV__DEAD;
+	}
+	l->timers = NULL;
+	l->ntimers = 0;
+}
+
+void xev_loop_deinit(xev_loop *loop)
+{
+	struct xev__loop *l = xev__loop(loop);
+
+	if (!loop || l->magic != XEV__LOOP_MAGIC)
+		return;
+	xev__async_loop_gone(l);
+	kill_list(&l->submissions);
+	kill_list(&l->ready);
+	kill_heap(l);
+	l->be->deinit(l);
+	l->active = 0;
+	l->magic = 0;
+}
+
+int64_t xev_loop_now(xev_loop *loop)
+{
+	struct xev__loop *l = xev__loop(loop);
+	if (!loop || l->magic != XEV__LOOP_MAGIC)
+		return 0;
+	return l->now / NS_PER_MS;
+}
+
+void xev_loop_update_now(xev_loop *loop)
+{
+	struct xev__loop *l = xev__loop(loop);
+	if (loop && l->magic == XEV__LOOP_MAGIC)
+		l->now = xev__clock_ns();
+}
+
+void xev_loop_stop(xev_loop *loop)
+{
+	struct xev__loop *l = xev__loop(loop);
+	if (loop && l->magic == XEV__LOOP_MAGIC)
+		l->stopped = true;
+}
+
+void xev__add(struct xev__loop *l, struct xev__completion *c)
+{
+	c->loop = l;
+	c->state = XEV__QUEUED;
+	c->flags = 0;
+	c->result = 0;
+	l->active++;
+	xev__list_push(&l->submissions, c);
+}
+
+void xev__complete(struct xev__loop *l, struct xev__completion *c, int result)
+{
+	c->result = result;
+	c->state = XEV__READY;
+	xev__list_push(&l->ready, c);
+}
+
+/* Finds and stops the target of a cancellation; returns the canceller's result. */
+static int cancel_target(struct xev__loop *l, struct xev__completion *t)
+{
+	if (!t || t->state == XEV__DEAD)
+		return -ENOENT;
+	if (t->loop != l)
+		return -EINVAL;
+	switch (t->state) {
+	case XEV__QUEUED:
+		t->flags |= XEV__F_CANCELED;
+		return 0;
+	case XEV__READY:
+		return -ENOENT; /* it finished first; it keeps its result */
+	case XEV__ACTIVE:
+		break;
+	default:
+		return -EINVAL;
+	}
+	switch (t->op) {
+	case XEV__OP_TIMER:
+		xev__heap_remove(l, t);
+		break;
+	case XEV__OP_ASYNC_WAIT:
+		xev__list_unlink(&l->async_waits, t);
+		atomic_store(&t->u.async.w->loop, NULL);
+		break;
+	default:
+		return -EINVAL;
+	}
+	xev__complete(l, t, -ECANCELED);
+	return 0;
+}
+
+/* Hands everything queued since the last tick to where it waits. */
+static void submit_queued(struct xev__loop *l)
+{
+	struct xev__completion *c;
+
+	while ((c = xev__list_pop(&l->submissions))) {
+		if (c->flags & XEV__F_CANCELED) {
+			xev__complete(l, c, -ECANCELED);
+			continue;
+		}
+		switch (c->op) {
+		case XEV__OP_CANCEL:
+			xev__complete(l, c, cancel_target(l, c->u.cancel.target));
+			break;
+		case XEV__OP_ASYNC_WAIT:
+			xev__async_submit(l, c);
+			break;
+		case XEV__OP_TIMER:
+			c->state = XEV__ACTIVE;
+			xev__heap_insert(l, c);
+			break;
+		default:
+			xev__complete(l, c, -EINVAL);
+			break;
+		}
+	}
+}
+
+static int64_t timer_deadline(struct xev__loop *l, uint64_t ms)
+{
+	if (ms >= (uint64_t)(INT64_MAX - l->now) / NS_PER_MS)
+		return INT64_MAX;
+	return l->now + (int64_t)ms * NS_PER_MS;
+}
+
+/* Puts a completion whose callback asked for XEV_REARM back to work. */
+static void rearm(struct xev__loop *l, struct xev__completion *c)
+{
+	if (c->op == XEV__OP_TIMER) {
+		c->u.timer.deadline = timer_deadline(l, c->u.timer.ms);
+		c->loop = l;
+		c->flags = 0;
+		c->state = XEV__ACTIVE;
+		l->active++;
+		xev__heap_insert(l, c);
+		return;
+	}
+	if (c->op == XEV__OP_ASYNC_WAIT) {
+		c->flags = 0;
+		l->active++;
+		xev__async_submit(l, c);
+		return;
+	}
+	xev__add(l, c);
+}
+
+static void expire_timers(struct xev__loop *l)
+{
+	while (l->timers && l->timers->u.timer.deadline <= l->now)
+		xev__complete(l, xev__heap_pop(l), 0);
+}
+
+/* Runs the callbacks of what was ready when it started; returns how many. */
+static unsigned dispatch(struct xev__loop *l)
+{
+	struct xev__list batch = l->ready;
+	struct xev__completion *c;
+	unsigned n = 0;
+
+	l->ready.head = l->ready.tail = NULL;
+	while ((c = xev__list_pop(&batch))) {
+		xev_cb_action action;
+
+		if (c->flags & XEV__F_RESET) {
+			/* xev_timer_reset() reached it after it expired. */
+			c->flags = 0;
+			c->state = XEV__ACTIVE;
+			xev__heap_insert(l, c);
+			continue;
+		}
+		c->state = XEV__DEAD;
+		l->active--;
+		n++;
+		action = c->cb(xev__pub_loop(l), xev__pub(c), c->result, c->userdata);
+		/* After XEV_DISARM the completion is the caller's again: it may
+		 * be freed or already queued for something else. */
+		if (action == XEV_REARM && c->state == XEV__DEAD)
+			rearm(l, c);
+		if (l->stopped)
+			break;
+	}
+	/* Stopped half way: the rest go first next time. */
+	if (batch.head) {
+		if (l->ready.head) {
+			batch.tail->next = l->ready.head;
+			l->ready.head->prev = batch.tail;
+			batch.tail = l->ready.tail;
+		}
+		l->ready = batch;
+	}
+	return n;
+}
+
+static int64_t wait_timeout(struct xev__loop *l, xev_run_mode_t mode)
+{
+	int64_t t;
+
+	if (mode == XEV_RUN_NO_WAIT || l->ready.head)
+		return 0;
+	if (!l->timers)
+		return -1;
+	t = l->timers->u.timer.deadline - xev__clock_ns();
+	return t > 0 ? t : 0;
+}
+
+/*
+ * Blocks in the backend.  `sleeping` tells other threads that a notify
+ * must write the wake-up fd; while it is 0 they only set flags, which we
+ * look at right after the wait, so an awake loop costs them no syscall.
+ */
+static int wait_for_events(struct xev__loop *l, int64_t timeout)
+{
+	int rc;
+
+	if (timeout != 0) {
+		atomic_store(&l->sleeping, 1);
+		if (atomic_load(&l->async_pending))
+			timeout = 0;
+	}
+	rc = l->be->wait(l, timeout);
+	atomic_store_explicit(&l->sleeping, 0, memory_order_relaxed);
+	l->now = xev__clock_ns();
+	expire_timers(l);
+	if (atomic_load_explicit(&l->async_pending, memory_order_relaxed) &&
+	    atomic_exchange(&l->async_pending, 0))
+		xev__async_scan(l);
+	return rc == -EINTR ? 0 : rc;
+}
+
+int xev_loop_run(xev_loop *loop, xev_run_mode_t mode)
+{
+	struct xev__loop *l = xev__loop(loop);
+	int rc = 0;
+
+	if (!loop || l->magic != XEV__LOOP_MAGIC)
+		return -EINVAL;
+	if (mode != XEV_RUN_NO_WAIT && mode != XEV_RUN_ONCE && mode != XEV_RUN_UNTIL_DONE)
+		return -EINVAL;
+	if (l->running)
+		return -EBUSY;
+	l->running = true;
+	l->stopped = false;
+	for (;;) {
+		unsigned n;
+
+		submit_queued(l);
+		if (l->active == 0 && mode != XEV_RUN_NO_WAIT)
+			break;
+		rc = wait_for_events(l, wait_timeout(l, mode));
+		if (rc < 0)
+			break;
+		n = dispatch(l);
+		if (l->stopped || mode == XEV_RUN_NO_WAIT || (mode == XEV_RUN_ONCE && n > 0))
+			break;
+	}
+	l->running = false;
+	return rc;
+}
+
+/* A callback for completions queued without one. */
+static xev_cb_action noop_cb(xev_loop *l, xev_completion *c, int r, void *ud)
+{
+	(void)l, (void)c, (void)r, (void)ud;
+	return XEV_DISARM;
+}
+
+void xev__prepare(struct xev__completion *c, enum xev__op op, void *userdata, xev_cb cb)
+{
+	c->op = (uint8_t)op;
+	c->userdata = userdata;
+	c->cb = cb ? cb : noop_cb;
+	c->next = c->prev = NULL;
+}
+
+void xev__timer_start(struct xev__loop *l, struct xev__completion *c, uint64_t ms)
+{
+	c->u.timer.ms = ms;
+	c->u.timer.deadline = timer_deadline(l, ms);
+	c->loop = l;
+	c->flags = 0;
+	c->result = 0;
+	c->state = XEV__ACTIVE;
+	l->active++;
+	xev__heap_insert(l, c);
+}
+
+void xev__timer_restart(struct xev__loop *l, struct xev__completion *c, uint64_t ms)
+{
+	c->u.timer.ms = ms;
+	c->u.timer.deadline = timer_deadline(l, ms);
+	if (c->state == XEV__ACTIVE) {
+		xev__heap_remove(l, c);
+		xev__heap_insert(l, c);
+	} else if (c->state == XEV__READY) {
+		c->flags |= XEV__F_RESET;
+	}
+}
+
+void xev_completion_zero(xev_completion *c)
+{
+	if (c)
+		memset(c, 0, sizeof(*c));
+}
+
+xev_completion_state_t xev_completion_state(xev_completion *c)
+{
+	if (!c)
+		return XEV_COMPLETION_DEAD;
+	return xev__comp(c)->state == XEV__DEAD ? XEV_COMPLETION_DEAD : XEV_COMPLETION_ACTIVE;
+}

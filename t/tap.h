@@ -1,0 +1,157 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A tiny TAP producer for the tests, plus the loop over backends every
+ * test uses.  Output goes to stdout for automake's tap-driver.sh.
+ */
+#ifndef XEV_TAP_H
+#define XEV_TAP_H
+
+#include <dirent.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "xev.h"
+
+#define TAP_STR_(x) #x
+#define TAP_STR(x) TAP_STR_(x)
+
+static int tap_run, tap_plan;
+
+static inline void diag(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("# ", stdout);
+	vprintf(fmt, ap);
+	fputs("\n", stdout);
+	va_end(ap);
+	fflush(stdout);
+}
+
+/* Announces n checks and arms a watchdog: a hung test dies of SIGALRM,
+ * which the driver reports as an error. */
+static inline void plan(int n)
+{
+	const char *s = getenv("XEV_TEST_TIMEOUT");
+	tap_plan = n;
+	printf("1..%d\n", n);
+	fflush(stdout);
+	alarm(s ? (unsigned)atoi(s) : 120);
+}
+
+static inline int ok_(int cond, const char *where, const char *fmt, ...)
+{
+	va_list ap;
+	printf("%sok %d - ", cond ? "" : "not ", ++tap_run);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	if (!cond)
+		diag("failed at %s", where);
+	fflush(stdout);
+	return cond;
+}
+
+/* ok(cond, "name %s", ...): the name is a printf format. */
+#define ok(cond, ...) ok_(!!(cond), __FILE__ ":" TAP_STR(__LINE__), __VA_ARGS__)
+
+#define is_int(got, want, ...)                                                        \
+	do {                                                                          \
+		long long got_ = (long long)(got), want_ = (long long)(want);         \
+		if (!ok(got_ == want_, __VA_ARGS__))                                  \
+			diag("got %lld, want %lld", got_, want_);                     \
+	} while (0)
+
+static inline void skip(int n, const char *why)
+{
+	while (n-- > 0)
+		printf("ok %d # SKIP %s\n", ++tap_run, why);
+	fflush(stdout);
+}
+
+static inline void skip_all(const char *why)
+{
+	printf("1..0 # SKIP %s\n", why);
+	exit(0);
+}
+
+static inline void bail(const char *why)
+{
+	printf("Bail out! %s\n", why);
+	exit(255);
+}
+
+/* The exit status: 0 when every planned check ran. */
+static inline int done_testing(void)
+{
+	if (tap_run != tap_plan)
+		diag("planned %d checks, ran %d", tap_plan, tap_run);
+	return tap_run == tap_plan ? 0 : 1;
+}
+
+/* The backends a test runs on, in order; skip the ones not usable here. */
+static const xev_backend tap_backends[] = { XEV_BACKEND_IO_URING, XEV_BACKEND_EPOLL,
+					    XEV_BACKEND_KQUEUE, XEV_BACKEND_POLL };
+#define TAP_NBACKENDS ((int)(sizeof(tap_backends) / sizeof(tap_backends[0])))
+
+/* Initialises a loop on backend b, bailing out if that fails. */
+static inline void tap_loop_init(xev_loop *loop, xev_backend b)
+{
+	xev_loop_options o;
+	int rc;
+	xev_loop_options_init(&o);
+	xev_loop_options_set_backend(&o, b);
+	rc = xev_loop_init_with_options(loop, &o);
+	if (rc < 0) {
+		char why[128];
+		snprintf(why, sizeof why, "xev_loop_init on %s: %d", xev_backend_name(b), rc);
+		bail(why);
+	}
+}
+
+/* Counts this process's open file descriptors (the directory's own fd
+ * is left out). */
+static inline int tap_count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int n = 0;
+	if (!d)
+		return -1;
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n - 1;
+}
+
+/* CLOCK_MONOTONIC in ms, for lower bounds on elapsed time. */
+static inline int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Spins (without sleeping) for more than ms milliseconds. */
+static inline void busy_wait_ms(int64_t ms)
+{
+	int64_t end = mono_ms() + ms + 1;
+	while (mono_ms() < end)
+		;
+}
+
+static inline void sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+	while (nanosleep(&ts, &ts) < 0)
+		;
+}
+
+#endif /* XEV_TAP_H */

@@ -1,0 +1,528 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Timers: one-shot firing and its lower bound, deadline order within a
+ * tick, XEV_REARM counted from the loop time when the callback returns,
+ * xev_timer_reset (active, dead, from its own callback, expired but not yet
+ * called back), xev_timer_cancel (active, fired, never started, expired,
+ * other loop), NULL callbacks, saturating deadlines and a million timers.
+ * Every check runs on every backend.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <time.h>
+
+#include "tap.h"
+
+#define GLOBAL_CHECKS 3
+#define PER_BACKEND 43
+#define MANY 200
+#define MILLION 1000000
+
+/* What a timer saw: calls by the "old" and the "new" callback, results,
+ * the loop time of each call. */
+struct rec {
+	int calls, old_calls, new_calls;
+	int result;
+	int64_t at[16];
+	int rearms;        /* XEV_REARM this many more times */
+	int busy_ms;       /* busy-wait, then xev_loop_update_now, before returning */
+	int64_t returned[16]; /* loop time when the callback returned */
+	/* for reset / cancel from inside a callback */
+	xev_watcher *w;
+	xev_completion *other, *other_cancel;
+	struct rec *other_ud;
+	uint64_t other_ms;
+	int64_t acted_at;
+};
+
+static void note(xev_loop *l, struct rec *r, int result)
+{
+	if (r->calls < 16)
+		r->at[r->calls] = xev_loop_now(l);
+	r->result = result;
+	r->calls++;
+}
+
+static xev_cb_action old_cb(xev_loop *l, xev_completion *c, int result, void *ud)
+{
+	struct rec *r = ud;
+	(void)c;
+	note(l, r, result);
+	r->old_calls++;
+	return XEV_DISARM;
+}
+
+static xev_cb_action new_cb(xev_loop *l, xev_completion *c, int result, void *ud)
+{
+	struct rec *r = ud;
+	(void)c;
+	note(l, r, result);
+	r->new_calls++;
+	return XEV_DISARM;
+}
+
+static xev_cb_action rearm_cb(xev_loop *l, xev_completion *c, int result, void *ud)
+{
+	struct rec *r = ud;
+	int i = r->calls;
+	(void)c;
+	note(l, r, result);
+	if (r->busy_ms) {
+		busy_wait_ms(r->busy_ms);
+		xev_loop_update_now(l);
+	}
+	if (i < 16)
+		r->returned[i] = xev_loop_now(l);
+	return r->rearms-- > 0 ? XEV_REARM : XEV_DISARM;
+}
+
+/* Resets its own completion the first time it runs. */
+static xev_cb_action self_reset_cb(xev_loop *l, xev_completion *c, int result, void *ud)
+{
+	struct rec *r = ud;
+	note(l, r, result);
+	if (r->calls == 1) {
+		r->acted_at = xev_loop_now(l);
+		xev_timer_reset(r->w, l, c, r->other_cancel, r->other_ms, r, self_reset_cb);
+	}
+	return XEV_DISARM;
+}
+
+/* Resets another timer (which expired in the same tick). */
+static xev_cb_action reset_other_cb(xev_loop *l, xev_completion *c, int result, void *ud)
+{
+	struct rec *r = ud;
+	(void)c;
+	note(l, r, result);
+	r->acted_at = xev_loop_now(l);
+	xev_timer_reset(r->w, l, r->other, r->other_cancel, r->other_ms, r->other_ud, new_cb);
+	return XEV_DISARM;
+}
+
+/* Cancels another timer (expired in the same tick) and stops the run, so
+ * the other's callback is still pending when the cancel is processed. */
+static xev_cb_action cancel_other_cb(xev_loop *l, xev_completion *c, int result, void *ud)
+{
+	struct rec *r = ud;
+	(void)c;
+	note(l, r, result);
+	xev_timer_cancel(r->w, l, r->other, r->other_cancel, r->other_ud, new_cb);
+	xev_loop_stop(l);
+	return XEV_DISARM;
+}
+
+/* Order of many timers: userdata is the timer's next_ms. */
+struct order {
+	int n, bad;
+	uint64_t last;
+	int results_bad;
+	unsigned char *fired;   /* per completion */
+	xev_completion *base;
+};
+static struct order ord;
+
+static xev_cb_action order_cb(xev_loop *l, xev_completion *c, int result, void *ud)
+{
+	uint64_t ms = (uint64_t)(uintptr_t)ud;
+	(void)l;
+	if (ord.n > 0 && ms < ord.last)
+		ord.bad++;
+	if (result != 0)
+		ord.results_bad++;
+	ord.last = ms;
+	ord.n++;
+	ord.fired[c - ord.base]++;
+	return XEV_DISARM;
+}
+
+static int64_t loop_now_fresh(xev_loop *l)
+{
+	xev_loop_update_now(l);
+	return xev_loop_now(l);
+}
+
+static void check_fire(xev_backend b, const char *bn, xev_watcher *w)
+{
+	xev_loop loop;
+	xev_completion c, cs[MANY];
+	struct rec r = { 0 };
+	int64_t t0, w0, wall;
+	uint64_t ms[MANY];
+	unsigned char fired[MANY];
+	unsigned seed = 12345;
+	int once = 1, rc;
+
+	tap_loop_init(&loop, b);
+	w0 = mono_ms();
+	t0 = loop_now_fresh(&loop);
+	xev_timer_run(w, &loop, &c, 25, &r, old_cb);
+	rc = xev_loop_run(&loop, XEV_RUN_UNTIL_DONE);
+	wall = mono_ms() - w0;
+	ok(rc == 0 && r.calls == 1 && r.result == 0, "%s: a 25 ms timer fires once with result 0", bn);
+	ok(r.at[0] - t0 >= 25, "%s: not before its time: loop time +%lld ms >= 25", bn, (long long)(r.at[0] - t0));
+	ok(wall >= 25, "%s: not before its time: wall clock +%lld ms >= 25", bn, (long long)wall);
+	is_int(xev_completion_state(&c), XEV_COMPLETION_DEAD, "%s: the fired timer is dead", bn);
+
+	/* MANY timers, shuffled deadlines 0..20 ms, all due in one tick. */
+	for (int i = 0; i < MANY; i++)
+		ms[i] = (uint64_t)(i % 21);
+	for (int i = MANY - 1; i > 0; i--) {
+		int j;
+		uint64_t t;
+		seed = seed * 1103515245u + 12345u;
+		j = (int)((seed >> 8) % (unsigned)(i + 1));
+		t = ms[i], ms[i] = ms[j], ms[j] = t;
+	}
+	memset(&ord, 0, sizeof ord);
+	memset(fired, 0, sizeof fired);
+	ord.fired = fired;
+	ord.base = cs;
+	xev_loop_update_now(&loop);
+	for (int i = 0; i < MANY; i++)
+		xev_timer_run(w, &loop, &cs[i], ms[i], (void *)(uintptr_t)ms[i], order_cb);
+	busy_wait_ms(30);
+	rc = xev_loop_run(&loop, XEV_RUN_ONCE);
+	for (int i = 0; i < MANY; i++)
+		if (fired[i] != 1)
+			once = 0;
+	ok(rc == 0 && ord.n == MANY && once && ord.results_bad == 0,
+	   "%s: %d timers expiring in one tick all fire once, result 0 (%d fired)", bn, MANY, ord.n);
+	ok(ord.bad == 0, "%s: they fire in deadline order (%d inversions)", bn, ord.bad);
+
+	/* NULL callback: allowed, acts like XEV_DISARM. */
+	xev_timer_run(w, &loop, &c, 1, NULL, NULL);
+	rc = xev_loop_run(&loop, XEV_RUN_UNTIL_DONE);
+	ok(rc == 0 && xev_completion_state(&c) == XEV_COMPLETION_DEAD, "%s: a timer with a NULL callback fires", bn);
+
+	/* The watcher argument is not used: NULL works too. */
+	memset(&r, 0, sizeof r);
+	xev_timer_run(NULL, &loop, &c, 1, &r, old_cb);
+	rc = xev_loop_run(&loop, XEV_RUN_UNTIL_DONE);
+	ok(rc == 0 && r.calls == 1, "%s: xev_timer_run with a NULL watcher works", bn);
+
+	/* A huge next_ms saturates: it never fires and does not wrap. */
+	{
+		xev_completion big, small;
+		struct rec rb = { 0 }, rs = { 0 };
+		xev_timer_run(w, &loop, &big, UINT64_MAX, &rb, old_cb);
+		xev_timer_run(w, &loop, &small, 5, &rs, old_cb);
+		xev_loop_run(&loop, XEV_RUN_NO_WAIT);
+		rc = xev_loop_run(&loop, XEV_RUN_ONCE);
+		ok(rc == 0 && rs.calls == 1 && rb.calls == 0 && xev_completion_state(&big) == XEV_COMPLETION_ACTIVE,
+		   "%s: next_ms UINT64_MAX does not fire (and does not wrap)", bn);
+	}
+	xev_loop_deinit(&loop);
+}
+
+static void check_rearm(xev_backend b, const char *bn, xev_watcher *w)
+{
+	xev_loop loop;
+	xev_completion c;
+	struct rec r = { 0 };
+	int64_t t0;
+	int short_gaps = 0, rc;
+
+	tap_loop_init(&loop, b);
+	r.rearms = 4;
+	t0 = loop_now_fresh(&loop);
+	xev_timer_run(w, &loop, &c, 10, &r, rearm_cb);
+	rc = xev_loop_run(&loop, XEV_RUN_UNTIL_DONE);
+	ok(rc == 0 && r.calls == 5 && r.result == 0, "%s: XEV_REARM 4 times: 5 calls, result 0 (%d)", bn, r.calls);
+	for (int i = 0; i < 5 && i < r.calls; i++) {
+		int64_t from = i == 0 ? t0 : r.returned[i - 1];
+		if (r.at[i] - from < 10) {
+			diag("%s: call %d at %lld, %lld ms after the previous return", bn, i, (long long)r.at[i],
+			     (long long)(r.at[i] - from));
+			short_gaps++;
+		}
+	}
+	ok(short_gaps == 0, "%s: each rearmed call comes >= next_ms after the previous one", bn);
+	is_int(xev_completion_state(&c), XEV_COMPLETION_DEAD, "%s: dead after the last call disarms", bn);
+
+	/* A rearmed timer does not fire again in the same tick. */
+	memset(&r, 0, sizeof r);
+	r.rearms = 1;
+	xev_timer_run(w, &loop, &c, 100, &r, rearm_cb);
+	xev_loop_run(&loop, XEV_RUN_ONCE);
+	xev_loop_run(&loop, XEV_RUN_NO_WAIT);
+	ok(r.calls == 1 && xev_completion_state(&c) == XEV_COMPLETION_ACTIVE,
+	   "%s: a rearmed 100 ms timer does not fire again at once (%d calls)", bn, r.calls);
+	rc = xev_loop_run(&loop, XEV_RUN_UNTIL_DONE);
+	ok(rc == 0 && r.calls == 2 && r.at[1] - r.returned[0] >= 100, "%s: it fires again 100 ms later (+%lld ms)",
+	   bn, (long long)(r.at[1] - r.returned[0]));
+
+	/* 0 ms and XEV_REARM: once per tick, not a busy loop inside one. */
+	memset(&r, 0, sizeof r);
+	r.rearms = 1000;
+	xev_timer_run(w, &loop, &c, 0, &r, rearm_cb);
+	xev_loop_run(&loop, XEV_RUN_NO_WAIT);
+	is_int(r.calls, 1, "%s: a rearming 0 ms timer fires once per NO_WAIT run", bn);
+	xev_loop_run(&loop, XEV_RUN_NO_WAIT);
+	is_int(r.calls, 2, "%s: and once more in the next run", bn);
+	xev_loop_deinit(&loop);
+
+	/* Counted from the loop time when the callback returns: the callback
+	 * busy-waits 30 ms and refreshes the loop time. */
+	tap_loop_init(&loop, b);
+	memset(&r, 0, sizeof r);
+	r.rearms = 2;
+	r.busy_ms = 30;
+	xev_timer_run(w, &loop, &c, 20, &r, rearm_cb);
+	rc = xev_loop_run(&loop, XEV_RUN_UNTIL_DONE);
+	short_gaps = 0;
+	for (int i = 1; i < r.calls && i < 3; i++)
+		if (r.at[i] - r.returned[i - 1] < 20) {
+			diag("%s: call %d %lld ms after the previous callback returned", bn, i,
+			     (long long)(r.at[i] - r.returned[i - 1]));
+			short_gaps++;
+		}
+	ok(rc == 0 && r.calls == 3 && short_gaps == 0,
+	   "%s: XEV_REARM counts next_ms from the loop time when the callback returns", bn);
+	xev_loop_deinit(&loop);
+}
+
+static void check_reset(xev_backend b, const char *bn, xev_watcher *w)
+{
+	xev_loop loop;
+	xev_completion c, cc, c2, cc2;
+	struct rec ro = { 0 }, rn = { 0 }, ra = { 0 };
+	int64_t t_reset;
+	int rc;
+
+	tap_loop_init(&loop, b);
+
+	/* Active timer: moved, new callback and userdata, old arming silent. */
+	xev_completion_zero(&c);
+	xev_completion_zero(&cc);
+	xev_timer_run(w, &loop, &c, 20, &ro, old_cb);
+	xev_loop_run(&loop, XEV_RUN_NO_WAIT);
+	t_reset = xev_loop_now(&loop);
+	xev_timer_reset(w, &loop, &c, &cc, 60, &rn, new_cb);
+	ok(xev_completion_state(&c) == XEV_COMPLETION_ACTIVE && xev_completion_state(&cc) == XEV_COMPLETION_DEAD,
+	   "%s: reset of an active timer: still active, c_cancel stays dead", bn);
+	rc = xev_loop_run(&loop, XEV_RUN_UNTIL_DONE);
+	ok(rc == 0 && ro.calls == 0, "%s: reset: the old arming never calls back", bn);
+	ok(rn.calls == 1 && rn.new_calls == 1 && rn.result == 0,
+	   "%s: reset: fires once with the new callback and userdata, result 0", bn);
+	ok(rn.calls == 1 && rn.at[0] - t_reset >= 60, "%s: reset: fires at the new time (+%lld ms >= 60)", bn,
+	   (long long)(rn.at[0] - t_reset));
+	is_int(xev_completion_state(&cc), XEV_COMPLETION_DEAD, "%s: reset: c_cancel is dead after the run", bn);
+
+	/* NULL callback keeps the old one; the userdata is replaced. */
+	memset(&ro, 0, sizeof ro);
+	memset(&rn, 0, sizeof rn);
+	xev_timer_run(w, &loop, &c, 5, &ro, old_cb);
+	xev_timer_reset(w, &loop, &c, &cc, 10, &rn, NULL);
+	rc = xev_loop_run(&loop, XEV_RUN_UNTIL_DONE);
+	ok(rc == 0 && ro.calls == 0 && rn.calls == 1 && rn.old_calls == 1,
+	   "%s: reset with a NULL callback keeps the old callback, new userdata", bn);
+
+	/* Dead (zeroed) timer: like xev_timer_run. */
+	memset(&rn, 0, sizeof rn);
+	xev_completion_zero(&c);
+	t_reset = loop_now_fresh(&loop);
+	xev_timer_reset(w, &loop, &c, &cc, 15, &rn, new_cb);
+	is_int(xev_completion_state(&c), XEV_COMPLETION_ACTIVE, "%s: reset of a zeroed timer starts it", bn);
+	rc = xev_loop_run(&loop, XEV_RUN_UNTIL_DONE);
+	ok(rc == 0 && rn.new_calls == 1 && rn.at[0] - t_reset >= 15,
+	   "%s: reset of a zeroed timer fires once, after next_ms", bn);
+
+	/* Reset of a timer that already fired (dead again): same. */
+	memset(&rn, 0, sizeof rn);
+	xev_timer_reset(w, &loop, &c, &cc, 1, &rn, new_cb);
+	rc = xev_loop_run(&loop, XEV_RUN_UNTIL_DONE);
+	ok(rc == 0 && rn.new_calls == 1, "%s: reset of a fired timer runs it again", bn);
+
+	/* From inside the timer's own callback. */
+	memset(&ra, 0, sizeof ra);
+	ra.w = w;
+	ra.other_cancel = &cc;
+	ra.other_ms = 20;
+	xev_completion_zero(&c);
+	xev_timer_run(w, &loop, &c, 1, &ra, self_reset_cb);
+	rc = xev_loop_run(&loop, XEV_RUN_UNTIL_DONE);
+	ok(rc == 0 && ra.calls == 2 && ra.at[1] - ra.acted_at >= 20,
+	   "%s: reset from the timer's own callback fires once more, next_ms later (%d calls)", bn, ra.calls);
+
+	/* Expired, callback not yet run: timer A's callback resets timer B,
+	 * both due in the same tick. */
+	memset(&ra, 0, sizeof ra);
+	memset(&ro, 0, sizeof ro);
+	memset(&rn, 0, sizeof rn);
+	xev_completion_zero(&c2);
+	xev_completion_zero(&cc2);
+	ra.w = w;
+	ra.other = &c2;
+	ra.other_cancel = &cc2;
+	ra.other_ud = &rn;
+	ra.other_ms = 40;
+	xev_loop_update_now(&loop);
+	xev_timer_run(w, &loop, &c, 1, &ra, reset_other_cb);
+	xev_timer_run(w, &loop, &c2, 2, &ro, old_cb);
+	busy_wait_ms(10);
+	rc = xev_loop_run(&loop, XEV_RUN_ONCE);
+	ok(rc == 0 && ra.calls == 1 && ro.calls == 0 && rn.calls == 0 &&
+		   xev_completion_state(&c2) == XEV_COMPLETION_ACTIVE,
+	   "%s: reset of an expired timer before its callback: no call in that tick, still active", bn);
+	rc = xev_loop_run(&loop, XEV_RUN_UNTIL_DONE);
+	ok(rc == 0 && ro.calls == 0 && rn.calls == 1 && rn.new_calls == 1,
+	   "%s: ... it fires once, with the new callback and userdata (old %d, new %d)", bn, ro.calls, rn.calls);
+	ok(rn.calls == 1 && rn.at[0] - ra.acted_at >= 40, "%s: ... next_ms after the reset (+%lld ms >= 40)", bn,
+	   (long long)(rn.at[0] - ra.acted_at));
+	xev_loop_deinit(&loop);
+}
+
+static void check_cancel(xev_backend b, const char *bn, xev_watcher *w)
+{
+	xev_loop loop, loop2;
+	xev_completion c, cc, c2;
+	struct rec rt = { 0 }, rk = { 0 }, ra = { 0 };
+	int64_t w0;
+	int rc;
+
+	tap_loop_init(&loop, b);
+
+	/* Active timer. */
+	xev_completion_zero(&cc);
+	xev_timer_run(w, &loop, &c, 10000, &rt, old_cb);
+	xev_loop_run(&loop, XEV_RUN_NO_WAIT);
+	xev_timer_cancel(w, &loop, &c, &cc, &rk, new_cb);
+	is_int(xev_completion_state(&cc), XEV_COMPLETION_ACTIVE, "%s: a queued cancel is active", bn);
+	w0 = mono_ms();
+	rc = xev_loop_run(&loop, XEV_RUN_UNTIL_DONE);
+	ok(rc == 0 && rt.calls == 1 && rt.result == -ECANCELED,
+	   "%s: cancel: the timer's callback runs once with -ECANCELED (%d)", bn, rt.result);
+	ok(rk.calls == 1 && rk.result == 0, "%s: cancel: the cancel callback runs once with 0 (%d)", bn, rk.result);
+	ok(mono_ms() - w0 < 5000, "%s: cancel: the run did not wait for the 10 s timer", bn);
+	ok(xev_completion_state(&c) == XEV_COMPLETION_DEAD && xev_completion_state(&cc) == XEV_COMPLETION_DEAD,
+	   "%s: cancel: both completions dead afterwards", bn);
+
+	/* Timer that already fired. */
+	memset(&rt, 0, sizeof rt);
+	memset(&rk, 0, sizeof rk);
+	xev_timer_run(w, &loop, &c, 1, &rt, old_cb);
+	xev_loop_run(&loop, XEV_RUN_UNTIL_DONE);
+	xev_timer_cancel(w, &loop, &c, &cc, &rk, new_cb);
+	rc = xev_loop_run(&loop, XEV_RUN_UNTIL_DONE);
+	ok(rc == 0 && rt.calls == 1 && rt.result == 0 && rk.calls == 1 && rk.result == -ENOENT,
+	   "%s: cancel of a timer that already fired: -ENOENT (%d)", bn, rk.result);
+
+	/* Never started (zeroed). */
+	memset(&rk, 0, sizeof rk);
+	xev_completion_zero(&c);
+	xev_timer_cancel(w, &loop, &c, &cc, &rk, new_cb);
+	rc = xev_loop_run(&loop, XEV_RUN_UNTIL_DONE);
+	ok(rc == 0 && rk.calls == 1 && rk.result == -ENOENT, "%s: cancel of a zeroed timer: -ENOENT (%d)", bn,
+	   rk.result);
+
+	/* NULL target. */
+	memset(&rk, 0, sizeof rk);
+	xev_timer_cancel(w, &loop, NULL, &cc, &rk, new_cb);
+	rc = xev_loop_run(&loop, XEV_RUN_UNTIL_DONE);
+	ok(rc == 0 && rk.calls == 1 && rk.result == -ENOENT, "%s: cancel of NULL: -ENOENT (%d)", bn, rk.result);
+
+	/* Expired, callback pending: A cancels B and stops the run. */
+	memset(&ra, 0, sizeof ra);
+	memset(&rt, 0, sizeof rt);
+	memset(&rk, 0, sizeof rk);
+	ra.w = w;
+	ra.other = &c2;
+	ra.other_cancel = &cc;
+	ra.other_ud = &rk;
+	xev_loop_update_now(&loop);
+	xev_timer_run(w, &loop, &c, 1, &ra, cancel_other_cb);
+	xev_timer_run(w, &loop, &c2, 2, &rt, old_cb);
+	busy_wait_ms(10);
+	xev_loop_run(&loop, XEV_RUN_UNTIL_DONE);
+	rc = xev_loop_run(&loop, XEV_RUN_UNTIL_DONE);
+	ok(rc == 0 && ra.calls == 1 && rt.calls == 1 && rt.result == 0 && rk.calls == 1 && rk.result == -ENOENT,
+	   "%s: cancel of an expired timer whose callback is pending: it gets 0, the cancel -ENOENT (%d, %d)", bn,
+	   rt.result, rk.result);
+
+	/* A timer of another loop. */
+	memset(&rt, 0, sizeof rt);
+	memset(&rk, 0, sizeof rk);
+	tap_loop_init(&loop2, b);
+	xev_timer_run(w, &loop2, &c2, 10000, &rt, old_cb);
+	xev_timer_cancel(w, &loop, &c2, &cc, &rk, new_cb);
+	rc = xev_loop_run(&loop, XEV_RUN_UNTIL_DONE);
+	ok(rc == 0 && rk.calls == 1 && rk.result == -EINVAL, "%s: cancel of another loop's timer: -EINVAL (%d)", bn,
+	   rk.result);
+	xev_loop_run(&loop2, XEV_RUN_NO_WAIT);
+	ok(rt.calls == 0 && xev_completion_state(&c2) == XEV_COMPLETION_ACTIVE,
+	   "%s: ... and that timer is untouched", bn);
+	xev_loop_deinit(&loop2);
+	xev_loop_deinit(&loop);
+}
+
+static void check_million(xev_backend b, const char *bn, xev_watcher *w, xev_completion *cs, unsigned char *fired)
+{
+	xev_loop loop;
+	int64_t t0;
+	int once = 1, rc;
+
+	memset(&ord, 0, sizeof ord);
+	memset(fired, 0, MILLION);
+	memset(cs, 0, (size_t)MILLION * sizeof *cs);
+	ord.fired = fired;
+	ord.base = cs;
+	tap_loop_init(&loop, b);
+	t0 = mono_ms();
+	for (int i = 0; i < MILLION; i++)
+		xev_timer_run(w, &loop, &cs[i], (uint64_t)(i % 50), (void *)(uintptr_t)(i % 50), order_cb);
+	rc = xev_loop_run(&loop, XEV_RUN_UNTIL_DONE);
+	for (int i = 0; i < MILLION; i++)
+		if (fired[i] != 1) {
+			once = 0;
+			break;
+		}
+	ok(rc == 0 && ord.n == MILLION && once && ord.results_bad == 0,
+	   "%s: 1,000,000 timers all fire exactly once with result 0 (%d calls, %lld ms)", bn, ord.n,
+	   (long long)(mono_ms() - t0));
+	ok(ord.bad == 0, "%s: 1,000,000 timers fire in non-decreasing deadline order (%d inversions)", bn, ord.bad);
+	xev_loop_deinit(&loop);
+}
+
+int main(void)
+{
+	xev_watcher w;
+	xev_loop zl;
+	xev_completion c;
+	xev_completion *cs;
+	unsigned char *fired;
+
+	plan(GLOBAL_CHECKS + TAP_NBACKENDS * PER_BACKEND);
+	is_int(xev_timer_init(NULL), -EINVAL, "xev_timer_init(NULL): -EINVAL");
+	is_int(xev_timer_init(&w), 0, "xev_timer_init: 0");
+	memset(&zl, 0, sizeof zl);
+	xev_completion_zero(&c);
+	xev_timer_run(&w, &zl, &c, 1, NULL, NULL);
+	is_int(xev_completion_state(&c), XEV_COMPLETION_DEAD, "xev_timer_run on an uninitialised loop is ignored");
+
+	cs = malloc((size_t)MILLION * sizeof *cs);
+	fired = malloc(MILLION);
+	if (!cs || !fired)
+		bail("out of memory");
+	for (int i = 0; i < TAP_NBACKENDS; i++) {
+		xev_backend b = tap_backends[i];
+		const char *bn = xev_backend_name(b);
+		int before = tap_run;
+		if (!xev_backend_available(b)) {
+			char why[64];
+			snprintf(why, sizeof why, "%s: backend not usable here", bn);
+			skip(PER_BACKEND, why);
+			continue;
+		}
+		check_fire(b, bn, &w);
+		check_rearm(b, bn, &w);
+		check_reset(b, bn, &w);
+		check_cancel(b, bn, &w);
+		check_million(b, bn, &w, cs, fired);
+		if (tap_run - before != PER_BACKEND)
+			diag("%s ran %d checks, PER_BACKEND is %d", bn, tap_run - before, PER_BACKEND);
+	}
+	free(cs);
+	free(fired);
+	xev_timer_deinit(&w);
+	return done_testing();
+}
