@@ -12,6 +12,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
+#include <sys/socket.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -132,6 +134,42 @@ XEV_API void xev_async_deinit(xev_watcher *w);
 XEV_API int xev_async_notify(xev_watcher *w);
 XEV_API void xev_async_wait(xev_watcher *w, xev_loop *loop, xev_completion *c, void *userdata,
 			    xev_async_cb cb);
+
+/*
+ * Operations on file descriptors and work offload.  Each queues one
+ * operation in c; the next xev_loop_run performs it and calls cb with the
+ * system call's result (bytes, a new fd, poll revents, 0) or a negative
+ * errno.  Returning XEV_REARM repeats it with the same arguments.
+ */
+XEV_API void xev_read(xev_loop *loop, xev_completion *c, int fd, void *buf, size_t len,
+		      void *userdata, xev_cb cb);
+XEV_API void xev_write(xev_loop *loop, xev_completion *c, int fd, const void *buf, size_t len,
+		       void *userdata, xev_cb cb);
+XEV_API void xev_pread(xev_loop *loop, xev_completion *c, int fd, void *buf, size_t len,
+		       uint64_t offset, void *userdata, xev_cb cb);
+XEV_API void xev_pwrite(xev_loop *loop, xev_completion *c, int fd, const void *buf, size_t len,
+			uint64_t offset, void *userdata, xev_cb cb);
+XEV_API void xev_recv(xev_loop *loop, xev_completion *c, int fd, void *buf, size_t len,
+		      int flags, void *userdata, xev_cb cb);
+XEV_API void xev_send(xev_loop *loop, xev_completion *c, int fd, const void *buf, size_t len,
+		      int flags, void *userdata, xev_cb cb);
+XEV_API void xev_recvmsg(xev_loop *loop, xev_completion *c, int fd, struct msghdr *msg,
+			 int flags, void *userdata, xev_cb cb);
+XEV_API void xev_sendmsg(xev_loop *loop, xev_completion *c, int fd, const struct msghdr *msg,
+			 int flags, void *userdata, xev_cb cb);
+XEV_API void xev_accept(xev_loop *loop, xev_completion *c, int fd, struct sockaddr *addr,
+			socklen_t *addrlen, void *userdata, xev_cb cb);
+XEV_API void xev_connect(xev_loop *loop, xev_completion *c, int fd, const struct sockaddr *addr,
+			 socklen_t addrlen, void *userdata, xev_cb cb);
+XEV_API void xev_shutdown(xev_loop *loop, xev_completion *c, int fd, int how, void *userdata,
+			  xev_cb cb);
+XEV_API void xev_close(xev_loop *loop, xev_completion *c, int fd, void *userdata, xev_cb cb);
+XEV_API void xev_poll(xev_loop *loop, xev_completion *c, int fd, short events, void *userdata,
+		      xev_cb cb);
+XEV_API void xev_cancel(xev_loop *loop, xev_completion *c, xev_completion *target,
+			void *userdata, xev_cb cb);
+XEV_API void xev_work(xev_loop *loop, xev_completion *c, xev_threadpool *pool,
+		      void (*fn)(void *userdata), void *userdata, xev_cb cb);
 
 #ifdef __cplusplus
 }

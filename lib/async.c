@@ -38,15 +38,6 @@ void xev_async_deinit(xev_watcher *w)
 	a->magic = 0;
 }
 
-/* Tells loop l that one of its watchers was notified. */
-static void signal_loop(struct xev__loop *l)
-{
-	/* Whoever flips async_pending from 0 wakes the loop if it sleeps;
-	 * the loop re-checks the flag after announcing its sleep. */
-	if (atomic_exchange(&l->async_pending, 1) == 0 && atomic_load(&l->sleeping))
-		l->be->wake(l);
-}
-
 int xev_async_notify(xev_watcher *w)
 {
 	struct xev__async *a = async_of(w);
@@ -61,7 +52,7 @@ int xev_async_notify(xev_watcher *w)
 		return 0; /* coalesced with a notify not yet consumed */
 	l = atomic_load(&a->loop);
 	if (l)
-		signal_loop(l);
+		xev__loop_signal(l);
 	return 0;
 }
 

@@ -4,16 +4,20 @@
  * queued and waits, with the nearest timer as the wait's timeout (passed as
  * an argument where the kernel allows it, so no timeout SQE is spent).
  * Other threads wake the ring through an eventfd that always has a read
- * outstanding.
+ * outstanding.  Every fd operation is one SQE whose user_data is its
+ * completion; the kernel holds it until its CQE is reaped.
  */
 #include "internal.h"
 
+#include <poll.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-/* user_data of the wake-up read; completions are pointers, never 1. */
+/* user_data of our own SQEs; completions are pointers, never this small. */
 #define WAKE_TAG ((uint64_t)1)
+#define INTERNAL_TAG ((uint64_t)2) /* deinit's cancellations */
+#define MAX_TAG ((uint64_t)4096)
 #define DEFAULT_ENTRIES 256u
 
 static int setup_ring(struct io_uring *ring, uint32_t entries, unsigned *features)
@@ -21,6 +25,9 @@ static int setup_ring(struct io_uring *ring, uint32_t entries, unsigned *feature
 	/* COOP_TASKRUN spares us interrupts for completions: we always enter
 	 * the kernel to collect them anyway.  Older kernels reject it. */
 	static const unsigned flag_sets[] = {
+		/* SUBMIT_ALL: one bad request does not hold back the rest. */
+		IORING_SETUP_CLAMP | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG |
+			IORING_SETUP_SUBMIT_ALL,
 		IORING_SETUP_CLAMP | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG,
 		IORING_SETUP_CLAMP,
 		0,
@@ -69,14 +76,9 @@ static int uring_init(struct xev__loop *l, const struct xev__options *o)
 		return rc;
 	}
 	u->wake_armed = false;
+	u->inflight = 0;
+	u->active.head = u->active.tail = NULL;
 	return 0;
-}
-
-static void uring_deinit(struct xev__loop *l)
-{
-	io_uring_queue_exit(&l->b.uring.ring);
-	close(l->wake_fd);
-	l->wake_fd = -1;
 }
 
 /* An SQE, flushing the queue to the kernel if it is full. */
@@ -84,11 +86,184 @@ static struct io_uring_sqe *get_sqe(struct io_uring *ring)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
 	while (!sqe) {
-		if (io_uring_submit(ring) < 0)
+		int rc = io_uring_submit(ring);
+		if (rc < 0 && rc != -EINTR && rc != -EBUSY && rc != -EAGAIN)
 			return NULL;
 		sqe = io_uring_get_sqe(ring);
 	}
 	return sqe;
+}
+
+/* The completion a CQE finishes, which the kernel no longer holds; NULL
+ * for our own requests and liburing's timeout (old kernels). */
+static struct xev__completion *completion_of(struct xev__uring_state *u, struct io_uring_cqe *cqe)
+{
+	struct xev__completion *c;
+
+	if (cqe->user_data == WAKE_TAG)
+		u->wake_armed = false;
+	if (cqe->user_data < MAX_TAG || cqe->user_data == LIBURING_UDATA_TIMEOUT)
+		return NULL;
+	c = (struct xev__completion *)(uintptr_t)cqe->user_data;
+	xev__list_unlink(&u->active, c);
+	u->inflight--;
+	return c;
+}
+
+/*
+ * Takes back everything the kernel holds before the ring goes: buffers
+ * and completions are the caller's memory, and the ring's own teardown is
+ * asynchronous.  Each is cancelled and its CQE awaited; a connection
+ * accepted meanwhile is closed, since nobody will ever see it.
+ */
+static void reclaim_inflight(struct xev__loop *l)
+{
+	struct xev__uring_state *u = &l->b.uring;
+	struct io_uring_cqe *cqe;
+	int rounds = 0;
+
+	for (struct xev__completion *c = u->active.head; c; c = c->next) {
+		struct io_uring_sqe *sqe = get_sqe(&u->ring);
+		if (!sqe)
+			break;
+		io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)c, 0);
+		io_uring_sqe_set_data64(sqe, INTERNAL_TAG);
+	}
+	if (u->wake_armed) {
+		struct io_uring_sqe *sqe = get_sqe(&u->ring);
+		if (sqe) {
+			io_uring_prep_cancel64(sqe, WAKE_TAG, 0);
+			io_uring_sqe_set_data64(sqe, INTERNAL_TAG);
+		}
+	}
+	/* Cancellation is prompt; the bound only guards against a kernel
+	 * that cannot interrupt an operation. */
+	while ((u->inflight > 0 || u->wake_armed) && rounds++ < 500) {
+		struct __kernel_timespec ts = { .tv_sec = 0, .tv_nsec = 10000000 };
+		unsigned head, seen = 0;
+
+		io_uring_submit_and_wait_timeout(&u->ring, &cqe, 1, &ts, NULL);
+		io_uring_for_each_cqe(&u->ring, head, cqe) {
+			struct xev__completion *c = completion_of(u, cqe);
+			seen++;
+			if (!c)
+				continue;
+			if (c->op == XEV__OP_ACCEPT && cqe->res >= 0)
+				close(cqe->res);
+			c->state = XEV__DEAD;
+		}
+		io_uring_cq_advance(&u->ring, seen);
+	}
+}
+
+static void uring_deinit(struct xev__loop *l)
+{
+	struct xev__uring_state *u = &l->b.uring;
+	struct xev__completion *c;
+
+	reclaim_inflight(l);
+	while ((c = xev__list_pop(&u->active)))
+		c->state = XEV__DEAD;
+	io_uring_queue_exit(&u->ring);
+	close(l->wake_fd);
+	l->wake_fd = -1;
+}
+
+/* Puts c in an SQE. */
+static void prep(struct io_uring_sqe *sqe, struct xev__completion *c)
+{
+	struct xev__io_op *io = &c->u.io;
+	unsigned len = (unsigned)io->len;
+
+	switch (c->op) {
+	case XEV__OP_READ:
+		io_uring_prep_read(sqe, io->fd, io->buf, len, (uint64_t)-1);
+		break;
+	case XEV__OP_WRITE:
+		io_uring_prep_write(sqe, io->fd, io->buf, len, (uint64_t)-1);
+		break;
+	case XEV__OP_PREAD:
+		io_uring_prep_read(sqe, io->fd, io->buf, len, io->offset);
+		break;
+	case XEV__OP_PWRITE:
+		io_uring_prep_write(sqe, io->fd, io->buf, len, io->offset);
+		break;
+	case XEV__OP_RECV:
+		io_uring_prep_recv(sqe, io->fd, io->buf, io->len, io->flags);
+		break;
+	case XEV__OP_SEND:
+		io_uring_prep_send(sqe, io->fd, io->buf, io->len, io->flags);
+		break;
+	case XEV__OP_RECVMSG:
+		io_uring_prep_recvmsg(sqe, io->fd, io->buf, (unsigned)io->flags);
+		break;
+	case XEV__OP_SENDMSG:
+		io_uring_prep_sendmsg(sqe, io->fd, io->buf, (unsigned)io->flags);
+		break;
+	case XEV__OP_ACCEPT:
+		io_uring_prep_accept(sqe, io->fd, io->buf, io->addrlen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		break;
+	case XEV__OP_CONNECT:
+		io_uring_prep_connect(sqe, io->fd, io->buf, (socklen_t)io->len);
+		break;
+	case XEV__OP_SHUTDOWN:
+		io_uring_prep_shutdown(sqe, io->fd, io->flags);
+		break;
+	case XEV__OP_CLOSE:
+		io_uring_prep_close(sqe, io->fd);
+		break;
+	case XEV__OP_POLL:
+		io_uring_prep_poll_add(sqe, io->fd, (unsigned)io->flags);
+		break;
+	}
+	io_uring_sqe_set_data(sqe, c);
+}
+
+/* The kernel now holds c. */
+static void hold(struct xev__uring_state *u, struct xev__completion *c)
+{
+	c->state = XEV__ACTIVE;
+	xev__list_push(&u->active, c);
+	u->inflight++;
+}
+
+static void uring_submit(struct xev__loop *l, struct xev__completion *c)
+{
+	struct xev__uring_state *u = &l->b.uring;
+	struct io_uring_sqe *sqe = get_sqe(&u->ring);
+
+	if (!sqe) {
+		xev__complete(l, c, -EBUSY);
+		return;
+	}
+	prep(sqe, c);
+	hold(u, c);
+}
+
+static int uring_cancel(struct xev__loop *l, struct xev__completion *t,
+			struct xev__completion *canceller)
+{
+	struct xev__uring_state *u = &l->b.uring;
+	struct io_uring_sqe *sqe = get_sqe(&u->ring);
+
+	if (!sqe)
+		return -EBUSY;
+	io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)t, 0);
+	io_uring_sqe_set_data(sqe, canceller);
+	t->flags |= XEV__F_CANCEL_SENT;
+	hold(u, canceller);
+	return XEV__PENDING;
+}
+
+/* The result the caller sees for a CQE. */
+static int result_of(struct xev__completion *c, int res)
+{
+	if (c->op == XEV__OP_CANCEL)
+		/* Already running: the kernel interrupts it; it completes soon. */
+		return res == -EALREADY ? 0 : res;
+	if (res == -EINTR && (c->flags & XEV__F_CANCEL_SENT))
+		return -ECANCELED;
+	return res;
 }
 
 static void arm_wake_read(struct xev__loop *l)
@@ -109,10 +284,11 @@ static void reap(struct xev__loop *l)
 	unsigned head, seen = 0;
 
 	io_uring_for_each_cqe(&u->ring, head, cqe) {
+		struct xev__completion *c = completion_of(u, cqe);
+
 		seen++;
-		if (cqe->user_data == WAKE_TAG)
-			u->wake_armed = false;
-		/* Anything else is liburing's own timeout (old kernels). */
+		if (c)
+			xev__complete(l, c, result_of(c, cqe->res));
 	}
 	io_uring_cq_advance(&u->ring, seen);
 }
@@ -166,5 +342,7 @@ const struct xev__backend xev__backend_io_uring = {
 	.init = uring_init,
 	.deinit = uring_deinit,
 	.wait = uring_wait,
+	.submit = uring_submit,
+	.cancel = uring_cancel,
 	.wake = uring_wake,
 };

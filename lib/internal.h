@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "xev.h"
 
@@ -36,7 +37,28 @@ enum xev__op {
 	XEV__OP_TIMER,
 	XEV__OP_ASYNC_WAIT,
 	XEV__OP_CANCEL,
+	/* File descriptor operations: the backend performs these. */
+	XEV__OP_READ,
+	XEV__OP_WRITE,
+	XEV__OP_PREAD,
+	XEV__OP_PWRITE,
+	XEV__OP_RECV,
+	XEV__OP_SEND,
+	XEV__OP_RECVMSG,
+	XEV__OP_SENDMSG,
+	XEV__OP_ACCEPT,
+	XEV__OP_CONNECT,
+	XEV__OP_SHUTDOWN,
+	XEV__OP_CLOSE,
+	XEV__OP_POLL,
+	/* A function run on a thread pool. */
+	XEV__OP_WORK,
 };
+
+static inline bool xev__op_is_fd(unsigned op)
+{
+	return op >= XEV__OP_READ && op <= XEV__OP_POLL;
+}
 
 /*
  * Where a completion is.  Everything but DEAD reads as
@@ -55,7 +77,25 @@ enum {
 	XEV__F_CANCELED = 1u << 0,
 	/* Reset while READY: go back into the heap instead of calling back. */
 	XEV__F_RESET = 1u << 1,
+	/* Queued again by XEV_REARM: same fd, same arguments. */
+	XEV__F_REARMED = 1u << 2,
+	/* io_uring: a cancellation was sent for it. */
+	XEV__F_CANCEL_SENT = 1u << 3,
+	/* On a thread pool (loop->offloaded). */
+	XEV__F_OFFLOADED = 1u << 4,
+	/* epoll: a non-blocking connect is in progress. */
+	XEV__F_CONNECTING = 1u << 5,
+	/* A cancel that already stopped its queued target: result 0. */
+	XEV__F_DECIDED = 1u << 6,
 };
+
+/* A backend's cancel hook returns this when the canceller's result will
+ * come later, from the kernel. */
+#define XEV__PENDING 1
+
+/* The longest transfer Linux performs in one call; longer requests are
+ * clamped and reported as short. */
+#define XEV__MAX_RW ((size_t)0x7ffff000)
 
 /* A doubly linked intrusive list; the loop's queues are made of these. */
 struct xev__list {
@@ -78,6 +118,26 @@ struct xev__cancel_op {
 	struct xev__completion *target;
 };
 
+/* Every fd operation and xev_work. */
+struct xev__io_op {
+	int fd;
+	int flags;                /* send/recv flags, shutdown's how, poll's events */
+	void *buf;                /* buffer, msghdr or sockaddr */
+	size_t len;               /* buffer length; connect's addrlen */
+	uint64_t offset;          /* pread/pwrite */
+	socklen_t *addrlen;       /* accept */
+	/* What rearm restores: accept's *addrlen, recvmsg's msg_namelen,
+	 * msg_controllen and msg_flags as they were when queued. */
+	socklen_t saved_namelen;
+	int saved_msg_flags;
+	size_t saved_controllen;
+	uint32_t wants;           /* epoll: the events it waits for */
+	void (*fn)(void *);       /* xev_work */
+	xev_threadpool *pool;     /* where it is offloaded */
+	xev_threadpool_task task; /* its pool task */
+	struct xev__completion *remote_next; /* loop->remote_done link */
+};
+
 struct xev__completion {
 	struct xev__completion *next, *prev; /* the list it is on */
 	struct xev__loop *loop;
@@ -91,6 +151,7 @@ struct xev__completion {
 		struct xev__timer_op timer;
 		struct xev__async_op async;
 		struct xev__cancel_op cancel;
+		struct xev__io_op io;
 	} u;
 };
 
@@ -125,14 +186,26 @@ struct xev__uring_state {
 	uint64_t wake_buf;     /* target of the read on the wake-up eventfd */
 	bool wake_armed;       /* that read is in the kernel */
 	bool ext_arg;          /* kernel takes a wait timeout without an SQE */
+	uint32_t inflight;     /* completions the kernel holds */
+	struct xev__list active; /* those completions */
 #else
 	int unused;
 #endif
 };
 
+/* epoll: what the loop knows of one file descriptor. */
+struct xev__fdslot {
+	struct xev__list waiters; /* parked operations, in order */
+	uint32_t mask;            /* events registered in the kernel */
+	uint32_t gen;             /* bumped on every EPOLL_CTL_ADD */
+	bool registered;
+};
+
 struct xev__epoll_state {
 	int epfd;
 	bool have_pwait2;
+	uint32_t nfds;            /* size of fds */
+	struct xev__fdslot *fds;  /* indexed by fd, grown on demand */
 };
 
 struct xev__loop {
@@ -151,7 +224,10 @@ struct xev__loop {
 	xev_threadpool *pool;
 	int wake_fd;                     /* eventfd: other threads wake us */
 	atomic_int sleeping;             /* blocked (or about to block) in the kernel */
-	atomic_int async_pending;        /* some watcher of ours was notified */
+	atomic_int async_pending;        /* a watcher was notified or pool work finished */
+	struct xev__list offloaded;      /* ACTIVE on a thread pool */
+	_Atomic(struct xev__completion *) remote_done; /* finished there (a stack) */
+	atomic_uint remote_busy;         /* pool tasks that may still touch the loop */
 	union {
 		struct xev__uring_state uring;
 		struct xev__epoll_state epoll;
@@ -172,6 +248,13 @@ struct xev__backend {
 	 * 0: do not block) for the kernel; put finished completions on
 	 * loop->ready. */
 	int (*wait)(struct xev__loop *l, int64_t timeout_ns);
+	/* Start an fd operation: hand it to the kernel (state ACTIVE) or
+	 * complete it at once. */
+	void (*submit)(struct xev__loop *l, struct xev__completion *c);
+	/* Stop an ACTIVE fd operation: the canceller's result, or
+	 * XEV__PENDING when the backend will complete the canceller. */
+	int (*cancel)(struct xev__loop *l, struct xev__completion *target,
+		      struct xev__completion *canceller);
 	/* Interrupts a wait from another thread. */
 	void (*wake)(struct xev__loop *l);
 };
@@ -257,5 +340,21 @@ XEV__HIDDEN void xev__timer_restart(struct xev__loop *l, struct xev__completion 
 XEV__HIDDEN void xev__async_submit(struct xev__loop *l, struct xev__completion *c);
 XEV__HIDDEN void xev__async_scan(struct xev__loop *l);
 XEV__HIDDEN void xev__async_loop_gone(struct xev__loop *l);
+XEV__HIDDEN void xev__loop_signal(struct xev__loop *l);
+
+/* Fd operations (ops.c). */
+XEV__HIDDEN int xev__io_check(struct xev__completion *c);
+XEV__HIDDEN int xev__io_perform(struct xev__completion *c);
+XEV__HIDDEN int xev__io_perform_blocking(struct xev__completion *c);
+XEV__HIDDEN void xev__io_restore(struct xev__completion *c);
+XEV__HIDDEN void xev__io_file(struct xev__loop *l, struct xev__completion *c);
+
+/* Thread pool offload (offload.c, threadpool.c). */
+XEV__HIDDEN void xev__offload(struct xev__loop *l, struct xev__completion *c, xev_threadpool *pool);
+XEV__HIDDEN int xev__offload_cancel(struct xev__loop *l, struct xev__completion *c);
+XEV__HIDDEN void xev__offload_drain(struct xev__loop *l);
+XEV__HIDDEN void xev__offload_loop_gone(struct xev__loop *l);
+XEV__HIDDEN int xev__pool_push(xev_threadpool *pool, xev_threadpool_task *t);
+XEV__HIDDEN bool xev__pool_remove(xev_threadpool *pool, xev_threadpool_task *t);
 
 #endif /* XEV_INTERNAL_H */

@@ -147,6 +147,8 @@ int xev_loop_init_with_options(xev_loop *loop, const xev_loop_options *opts)
 	l->pool = o->pool;
 	atomic_init(&l->sleeping, 0);
 	atomic_init(&l->async_pending, 0);
+	atomic_init(&l->remote_done, NULL);
+	atomic_init(&l->remote_busy, 0);
 
 	want = (xev_backend)o->backend;
 	if (want == XEV_BACKEND_AUTO) {
@@ -188,12 +190,16 @@ xev_backend xev_loop_backend(xev_loop *loop)
 	return (xev_backend)l->backend_id;
 }
 
-/* Marks every completion of a list dead. */
+/* Marks every completion of a list dead.  An accepted connection nobody
+ * will see is closed rather than leaked. */
 static void kill_list(struct xev__list *q)
 {
 	struct xev__completion *c;
-	while ((c = xev__list_pop(q)))
+	while ((c = xev__list_pop(q))) {
+		if (c->state == XEV__READY && c->op == XEV__OP_ACCEPT && c->result >= 0)
+			close(c->result);
 		c->state = XEV__DEAD;
+	}
 }
 
 /* Marks every timer dead without recursion: the heap can be huge. */
@@ -223,9 +229,11 @@ void xev_loop_deinit(xev_loop *loop)
 	if (!loop || l->magic != XEV__LOOP_MAGIC)
 		return;
 	xev__async_loop_gone(l);
+	xev__offload_loop_gone(l);
 	kill_list(&l->submissions);
 	kill_list(&l->ready);
 	kill_heap(l);
+	/* The backend takes back what the kernel holds, then closes. */
 	l->be->deinit(l);
 	l->active = 0;
 	l->magic = 0;
@@ -270,8 +278,10 @@ void xev__complete(struct xev__loop *l, struct xev__completion *c, int result)
 	xev__list_push(&l->ready, c);
 }
 
-/* Finds and stops the target of a cancellation; returns the canceller's result. */
-static int cancel_target(struct xev__loop *l, struct xev__completion *t)
+/* Finds and stops the target of a cancellation; returns the canceller's
+ * result, or XEV__PENDING when the backend will give it later. */
+static int cancel_target(struct xev__loop *l, struct xev__completion *t,
+			 struct xev__completion *canceller)
 {
 	if (!t || t->state == XEV__DEAD)
 		return -ENOENT;
@@ -297,10 +307,17 @@ static int cancel_target(struct xev__loop *l, struct xev__completion *t)
 		atomic_store(&t->u.async.w->loop, NULL);
 		break;
 	default:
-		return -EINVAL;
+		if (t->flags & XEV__F_OFFLOADED)
+			return xev__offload_cancel(l, t);
+		return l->be->cancel(l, t, canceller);
 	}
 	xev__complete(l, t, -ECANCELED);
 	return 0;
+}
+
+static void submit_work(struct xev__loop *l, struct xev__completion *c)
+{
+	xev__offload(l, c, c->u.io.pool);
 }
 
 /* Hands everything queued since the last tick to where it waits. */
@@ -313,9 +330,25 @@ static void submit_queued(struct xev__loop *l)
 			xev__complete(l, c, -ECANCELED);
 			continue;
 		}
+		if (xev__op_is_fd(c->op)) {
+			int r = xev__io_check(c);
+			if (r < 0) {
+				xev__complete(l, c, r);
+				continue;
+			}
+			xev__io_restore(c);
+			l->be->submit(l, c);
+			continue;
+		}
 		switch (c->op) {
-		case XEV__OP_CANCEL:
-			xev__complete(l, c, cancel_target(l, c->u.cancel.target));
+		case XEV__OP_CANCEL: {
+			int r = (c->flags & XEV__F_DECIDED) ? 0 : cancel_target(l, c->u.cancel.target, c);
+			if (r != XEV__PENDING)
+				xev__complete(l, c, r);
+			break;
+		}
+		case XEV__OP_WORK:
+			submit_work(l, c);
 			break;
 		case XEV__OP_ASYNC_WAIT:
 			xev__async_submit(l, c);
@@ -357,6 +390,7 @@ static void rearm(struct xev__loop *l, struct xev__completion *c)
 		return;
 	}
 	xev__add(l, c);
+	c->flags |= XEV__F_REARMED;
 }
 
 static void expire_timers(struct xev__loop *l)
@@ -437,8 +471,10 @@ static int wait_for_events(struct xev__loop *l, int64_t timeout)
 	l->now = xev__clock_ns();
 	expire_timers(l);
 	if (atomic_load_explicit(&l->async_pending, memory_order_relaxed) &&
-	    atomic_exchange(&l->async_pending, 0))
+	    atomic_exchange(&l->async_pending, 0)) {
 		xev__async_scan(l);
+		xev__offload_drain(l);
+	}
 	return rc == -EINTR ? 0 : rc;
 }
 
@@ -470,6 +506,15 @@ int xev_loop_run(xev_loop *loop, xev_run_mode_t mode)
 	}
 	l->running = false;
 	return rc;
+}
+
+/* Another thread has news for l: whoever flips async_pending from 0 wakes
+ * the loop if it sleeps; the loop re-checks the flag after announcing its
+ * sleep, so an awake loop costs the caller no system call. */
+void xev__loop_signal(struct xev__loop *l)
+{
+	if (atomic_exchange(&l->async_pending, 1) == 0 && atomic_load(&l->sleeping))
+		l->be->wake(l);
 }
 
 /* A callback for completions queued without one. */

@@ -215,38 +215,87 @@ static void start_worker(struct pool *p)
 	pthread_attr_destroy(&attr);
 }
 
+/* Appends a list of n tasks; the caller holds the lock.  Wakes as many
+ * idle workers as there are new tasks and starts more while tasks
+ * outnumber the idle ones and the limit allows. */
+static void enqueue_locked(struct pool *p, struct task *head, struct task *tail, size_t n)
+{
+	size_t wake;
+
+	if (p->tail)
+		p->tail->next = head;
+	else
+		p->head = head;
+	p->tail = tail;
+	tail->next = NULL;
+	wake = n < p->idle ? n : p->idle;
+	if (wake == 1)
+		pthread_cond_signal(&p->work);
+	else if (wake > 1)
+		pthread_cond_broadcast(&p->work);
+	for (size_t extra = n - wake; extra > 0 && p->started < p->max_threads; extra--)
+		start_worker(p);
+}
+
 void xev_threadpool_schedule(xev_threadpool *pool, xev_threadpool_batch *batch)
 {
 	struct pool_handle *h = handle_of(pool);
 	struct batch *b = batch_of(batch);
 	struct pool *p;
-	size_t wake;
 
 	if (!pool || !batch || h->magic != POOL_MAGIC || !b->head)
 		return;
 	p = h->p;
 	pthread_mutex_lock(&p->mu);
-	if (p->shutdown) {
-		pthread_mutex_unlock(&p->mu);
-		return;
-	}
-	if (p->tail)
-		p->tail->next = b->head;
-	else
-		p->head = b->head;
-	p->tail = b->tail;
-	p->tail->next = NULL;
-	/* Wake as many idle workers as there are new tasks; start more while
-	 * tasks outnumber the idle ones and the limit allows. */
-	wake = b->len < p->idle ? b->len : p->idle;
-	if (wake == 1)
-		pthread_cond_signal(&p->work);
-	else if (wake > 1)
-		pthread_cond_broadcast(&p->work);
-	for (size_t extra = b->len - wake; extra > 0 && p->started < p->max_threads; extra--)
-		start_worker(p);
+	if (!p->shutdown)
+		enqueue_locked(p, b->head, b->tail, b->len);
 	pthread_mutex_unlock(&p->mu);
 	memset(b, 0, sizeof(*b));
+}
+
+/* One task, with an answer: 0, -EINVAL (not a pool), -ECANCELED (shut down). */
+int xev__pool_push(xev_threadpool *pool, xev_threadpool_task *t)
+{
+	struct pool_handle *h = handle_of(pool);
+	struct pool *p;
+	int rc = 0;
+
+	if (!pool || h->magic != POOL_MAGIC)
+		return -EINVAL;
+	p = h->p;
+	pthread_mutex_lock(&p->mu);
+	if (p->shutdown)
+		rc = -ECANCELED;
+	else
+		enqueue_locked(p, task_of(t), task_of(t), 1);
+	pthread_mutex_unlock(&p->mu);
+	return rc;
+}
+
+/* Takes t back if no worker has started it; true if it did. */
+bool xev__pool_remove(xev_threadpool *pool, xev_threadpool_task *t)
+{
+	struct pool_handle *h = handle_of(pool);
+	struct task *k = task_of(t), *prev = NULL, *cur;
+	struct pool *p;
+
+	if (!pool || h->magic != POOL_MAGIC)
+		return false;
+	p = h->p;
+	pthread_mutex_lock(&p->mu);
+	for (cur = p->head; cur && cur != k; cur = cur->next)
+		prev = cur;
+	if (cur) {
+		if (prev)
+			prev->next = cur->next;
+		else
+			p->head = cur->next;
+		if (p->tail == cur)
+			p->tail = prev;
+		cur->next = NULL;
+	}
+	pthread_mutex_unlock(&p->mu);
+	return cur != NULL;
 }
 
 void xev_threadpool_shutdown(xev_threadpool *pool)

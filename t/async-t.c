@@ -508,6 +508,15 @@ static void check_cancel(xev_backend b, const char *bn)
 	xev_async_deinit(&w);
 }
 
+static void check_backend(xev_backend b, const char *bn)
+{
+	check_basic(b, bn);
+	check_cross_thread(b, bn);
+	check_storm(b, bn);
+	check_pingpong(b, bn);
+	check_cancel(b, bn);
+}
+
 int main(void)
 {
 	xev_watcher w;
@@ -523,23 +532,6 @@ int main(void)
 	xev_async_deinit(&w);
 	is_int(xev_async_notify(&w), -EINVAL, "notify on a deinitialised watcher: -EINVAL");
 
-	for (int i = 0; i < TAP_NBACKENDS; i++) {
-		xev_backend b = tap_backends[i];
-		const char *bn = xev_backend_name(b);
-		int before = tap_run;
-		if (!xev_backend_available(b)) {
-			char why[64];
-			snprintf(why, sizeof why, "%s: backend not usable here", bn);
-			skip(PER_BACKEND, why);
-			continue;
-		}
-		check_basic(b, bn);
-		check_cross_thread(b, bn);
-		check_storm(b, bn);
-		check_pingpong(b, bn);
-		check_cancel(b, bn);
-		if (tap_run - before != PER_BACKEND)
-			diag("%s ran %d checks, PER_BACKEND is %d", bn, tap_run - before, PER_BACKEND);
-	}
+	tap_each_backend(PER_BACKEND, check_backend);
 	return done_testing();
 }

@@ -491,28 +491,20 @@ static void check_states(xev_backend b, const char *bn)
 	xev_async_deinit(&a);
 }
 
+static void check_backend(xev_backend b, const char *bn)
+{
+	check_init_deinit(b, bn);
+	check_run_modes(b, bn);
+	check_stop(b, bn);
+	check_now(b, bn);
+	check_states(b, bn);
+}
+
 int main(void)
 {
 	plan(GLOBAL_CHECKS + ENV_CHECKS + TAP_NBACKENDS * PER_BACKEND);
 	check_global();
 	check_env();
-	for (int i = 0; i < TAP_NBACKENDS; i++) {
-		xev_backend b = tap_backends[i];
-		const char *bn = xev_backend_name(b);
-		int before = tap_run;
-		if (!xev_backend_available(b)) {
-			char why[64];
-			snprintf(why, sizeof why, "%s: backend not usable here", bn);
-			skip(PER_BACKEND, why);
-			continue;
-		}
-		check_init_deinit(b, bn);
-		check_run_modes(b, bn);
-		check_stop(b, bn);
-		check_now(b, bn);
-		check_states(b, bn);
-		if (tap_run - before != PER_BACKEND)
-			diag("%s ran %d checks, PER_BACKEND is %d", bn, tap_run - before, PER_BACKEND);
-	}
+	tap_each_backend(PER_BACKEND, check_backend);
 	return done_testing();
 }

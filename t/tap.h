@@ -100,19 +100,49 @@ static const xev_backend tap_backends[] = { XEV_BACKEND_IO_URING, XEV_BACKEND_EP
 					    XEV_BACKEND_KQUEUE, XEV_BACKEND_POLL };
 #define TAP_NBACKENDS ((int)(sizeof(tap_backends) / sizeof(tap_backends[0])))
 
-/* Initialises a loop on backend b, bailing out if that fails. */
-static inline void tap_loop_init(xev_loop *loop, xev_backend b)
+/* Runs run(b, name) on every backend, in order.  A backend not usable
+ * here gets per_backend skips instead, so that the plan holds anywhere;
+ * a run that did not make exactly per_backend checks is reported, since
+ * the plan would then be off on every host. */
+static inline void tap_each_backend(int per_backend, void (*run)(xev_backend b, const char *bn))
+{
+	for (int i = 0; i < TAP_NBACKENDS; i++) {
+		xev_backend b = tap_backends[i];
+		const char *bn = xev_backend_name(b);
+		int before = tap_run;
+		if (!xev_backend_available(b)) {
+			char why[64];
+			snprintf(why, sizeof why, "%s: backend not usable here", bn);
+			skip(per_backend, why);
+			continue;
+		}
+		run(b, bn);
+		if (tap_run - before != per_backend)
+			diag("%s ran %d checks, PER_BACKEND is %d", bn, tap_run - before, per_backend);
+	}
+}
+
+/* Initialises a loop on backend b, with pool (if not NULL) in its
+ * options, bailing out if that fails. */
+static inline void tap_loop_init_pool(xev_loop *loop, xev_backend b, xev_threadpool *pool)
 {
 	xev_loop_options o;
 	int rc;
 	xev_loop_options_init(&o);
 	xev_loop_options_set_backend(&o, b);
+	if (pool)
+		xev_loop_options_set_threadpool(&o, pool);
 	rc = xev_loop_init_with_options(loop, &o);
 	if (rc < 0) {
 		char why[128];
 		snprintf(why, sizeof why, "xev_loop_init on %s: %d", xev_backend_name(b), rc);
 		bail(why);
 	}
+}
+
+static inline void tap_loop_init(xev_loop *loop, xev_backend b)
+{
+	tap_loop_init_pool(loop, b, NULL);
 }
 
 /* Counts this process's open file descriptors (the directory's own fd
