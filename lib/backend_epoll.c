@@ -120,6 +120,12 @@ static struct xev__fdslot *slot_of(struct xev__loop *l, int fd)
 	return &t[fd];
 }
 
+/* The slot of fd if the table reaches it, else NULL: nothing of ours. */
+static struct xev__fdslot *known_slot(struct xev__loop *l, int fd)
+{
+	return fd >= 0 && (uint32_t)fd < l->b.epoll.nfds ? &l->b.epoll.fds[fd] : NULL;
+}
+
 /* What the operations parked on s wait for. */
 static uint32_t wanted(const struct xev__fdslot *s)
 {
@@ -158,21 +164,27 @@ static int assert_registration(struct xev__loop *l, int fd, struct xev__fdslot *
 	return rc;
 }
 
+/* Removes the registration of fd.  Failure means the fd was closed or
+ * reused: nothing of ours is left there that we could name. */
+static void unregister(struct xev__loop *l, int fd, struct xev__fdslot *s)
+{
+	if (s->registered)
+		ctl(l, EPOLL_CTL_DEL, fd, s, 0);
+	s->registered = false;
+	s->mask = 0;
+}
+
 /* Drops what the registration of s has beyond what its waiters want. */
 static void trim_registration(struct xev__loop *l, int fd, struct xev__fdslot *s)
 {
 	uint32_t want = wanted(s);
 
-	if (want) {
-		if (ctl(l, EPOLL_CTL_MOD, fd, s, want) == 0)
-			s->mask = want;
+	if (!want) {
+		unregister(l, fd, s);
 		return;
 	}
-	/* Failure means the fd was closed or reused: nothing of ours is
-	 * left there that we could name. */
-	ctl(l, EPOLL_CTL_DEL, fd, s, 0);
-	s->registered = false;
-	s->mask = 0;
+	if (ctl(l, EPOLL_CTL_MOD, fd, s, want) == 0)
+		s->mask = want;
 }
 
 /* Which readiness each operation waits for. */
@@ -253,10 +265,9 @@ static void park(struct xev__loop *l, struct xev__completion *c)
 	c->u.io.wants = wants_of(c);
 	need = s->mask | c->u.io.wants;
 	/* With operations parked the registration is known to be live; a
-	 * rearm repeats one on the same, still open, fd. */
-	if (!s->registered || (!s->waiters.head && !(c->flags & XEV__F_REARMED)))
-		rc = assert_registration(l, fd, s, need);
-	else if (need != s->mask)
+	 * rearm repeats one on the same, still open, fd.  Otherwise the fd
+	 * may have been closed and reused since we registered it. */
+	if (!s->registered || need != s->mask || (!s->waiters.head && !(c->flags & XEV__F_REARMED)))
 		rc = assert_registration(l, fd, s, need);
 	if (rc == -EPERM) {
 		not_pollable(l, c);
@@ -270,35 +281,16 @@ static void park(struct xev__loop *l, struct xev__completion *c)
 	xev__list_push(&s->waiters, c);
 }
 
-/* Operations that must not overtake ones already parked on the fd. */
-static bool waits_behind(struct xev__loop *l, struct xev__completion *c, uint32_t wants)
-{
-	int fd = c->u.io.fd;
-	struct xev__fdslot *s;
-
-	if ((uint32_t)fd >= l->b.epoll.nfds)
-		return false;
-	s = &l->b.epoll.fds[fd];
-	for (struct xev__completion *k = s->waiters.head; k; k = k->next)
-		if (k->u.io.wants & wants)
-			return true;
-	return false;
-}
-
 /* xev_close: the slot forgets the fd, and what waits on it can never be
  * woken again, so it ends with -EBADF rather than hang. */
 static void forget_fd(struct xev__loop *l, int fd)
 {
-	struct xev__fdslot *s;
+	struct xev__fdslot *s = known_slot(l, fd);
 	struct xev__completion *c;
 
-	if ((uint32_t)fd >= l->b.epoll.nfds)
+	if (!s)
 		return;
-	s = &l->b.epoll.fds[fd];
-	if (s->registered)
-		ctl(l, EPOLL_CTL_DEL, fd, s, 0);
-	s->registered = false;
-	s->mask = 0;
+	unregister(l, fd, s);
 	while ((c = xev__list_pop(&s->waiters)))
 		xev__complete(l, c, -EBADF);
 }
@@ -313,9 +305,11 @@ static bool is_file(int fd)
 /* Sends and writes are tried at once: a socket usually has room. */
 static void try_then_park(struct xev__loop *l, struct xev__completion *c)
 {
+	struct xev__fdslot *s = known_slot(l, c->u.io.fd);
 	int r;
 
-	if (waits_behind(l, c, EPOLLOUT)) {
+	/* Must not overtake a write already waiting on the fd. */
+	if (s && (wanted(s) & EPOLLOUT)) {
 		park(l, c);
 		return;
 	}
@@ -377,13 +371,13 @@ static void epoll_submit(struct xev__loop *l, struct xev__completion *c)
 static int epoll_cancel(struct xev__loop *l, struct xev__completion *t,
 			struct xev__completion *canceller)
 {
-	int fd = t->u.io.fd;
+	struct xev__fdslot *s = known_slot(l, t->u.io.fd);
 
 	(void)canceller;
-	if (fd < 0 || (uint32_t)fd >= l->b.epoll.nfds)
+	if (!s)
 		return -ENOENT;
 	/* Its registration is trimmed lazily, when it next fires. */
-	xev__list_unlink(&l->b.epoll.fds[fd].waiters, t);
+	xev__list_unlink(&s->waiters, t);
 	xev__complete(l, t, -ECANCELED);
 	return 0;
 }
@@ -480,7 +474,6 @@ static int wait_events(struct xev__loop *l, struct epoll_event *evs, int64_t tim
 
 static int epoll_wait_backend(struct xev__loop *l, int64_t timeout_ns)
 {
-	struct xev__epoll_state *e = &l->b.epoll;
 	struct epoll_event evs[MAX_EVENTS];
 	bool stale = false;
 	int n = wait_events(l, evs, timeout_ns);
@@ -499,7 +492,7 @@ static int epoll_wait_backend(struct xev__loop *l, int64_t timeout_ns)
 				;
 			continue;
 		}
-		s = fd < e->nfds ? &e->fds[fd] : NULL;
+		s = known_slot(l, (int)fd);
 		if (!s || !s->registered || s->gen != (uint32_t)(d >> 32)) {
 			stale = true;
 			continue;

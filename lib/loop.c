@@ -315,11 +315,6 @@ static int cancel_target(struct xev__loop *l, struct xev__completion *t,
 	return 0;
 }
 
-static void submit_work(struct xev__loop *l, struct xev__completion *c)
-{
-	xev__offload(l, c, c->u.io.pool);
-}
-
 /* Hands everything queued since the last tick to where it waits. */
 static void submit_queued(struct xev__loop *l)
 {
@@ -348,7 +343,7 @@ static void submit_queued(struct xev__loop *l)
 			break;
 		}
 		case XEV__OP_WORK:
-			submit_work(l, c);
+			xev__offload(l, c, c->u.io.pool);
 			break;
 		case XEV__OP_ASYNC_WAIT:
 			xev__async_submit(l, c);

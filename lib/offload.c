@@ -62,14 +62,22 @@ void xev__offload(struct xev__loop *l, struct xev__completion *c, xev_threadpool
 	xev__complete(l, c, c->op == XEV__OP_WORK ? rc : xev__io_perform_blocking(c));
 }
 
-/* Cancels c if no worker took it yet; otherwise it finishes on its own. */
-int xev__offload_cancel(struct xev__loop *l, struct xev__completion *c)
+/* Takes c back from its pool if no worker has started it. */
+static bool take_back(struct xev__loop *l, struct xev__completion *c)
 {
 	if (!xev__pool_remove(c->u.io.pool, &c->u.io.task))
-		return -ENOENT;
+		return false;
 	atomic_fetch_sub_explicit(&l->remote_busy, 1, memory_order_relaxed);
 	xev__list_unlink(&l->offloaded, c);
 	c->flags &= (uint16_t)~XEV__F_OFFLOADED;
+	return true;
+}
+
+/* Cancels c if no worker took it yet; otherwise it finishes on its own. */
+int xev__offload_cancel(struct xev__loop *l, struct xev__completion *c)
+{
+	if (!take_back(l, c))
+		return -ENOENT;
 	xev__complete(l, c, -ECANCELED);
 	return 0;
 }
@@ -108,11 +116,8 @@ void xev__offload_loop_gone(struct xev__loop *l)
 
 	for (c = l->offloaded.head; c; c = next) {
 		next = c->next;
-		if (xev__pool_remove(c->u.io.pool, &c->u.io.task)) {
-			atomic_fetch_sub_explicit(&l->remote_busy, 1, memory_order_relaxed);
-			xev__list_unlink(&l->offloaded, c);
+		if (take_back(l, c))
 			c->state = XEV__DEAD;
-		}
 	}
 	while (atomic_load_explicit(&l->remote_busy, memory_order_acquire) > 0) {
 		struct timespec ts = { .tv_sec = 0, .tv_nsec = 100000 };

@@ -267,7 +267,8 @@ static int result_of(ssize_t n)
 
 /*
  * One attempt at c with a plain system call; sockets are asked not to
- * block.  -EAGAIN means "wait for readiness and try again".
+ * block.  -EAGAIN means "wait for readiness and try again".  c has passed
+ * xev__io_check.
  */
 int xev__io_perform(struct xev__completion *c)
 {
@@ -279,24 +280,16 @@ int xev__io_perform(struct xev__completion *c)
 	case XEV__OP_WRITE:
 		return result_of(write(io->fd, io->buf, io->len));
 	case XEV__OP_PREAD:
-		if (io->offset > (uint64_t)INT64_MAX)
-			return -EINVAL;
 		return result_of(pread(io->fd, io->buf, io->len, (off_t)io->offset));
 	case XEV__OP_PWRITE:
-		if (io->offset > (uint64_t)INT64_MAX)
-			return -EINVAL;
 		return result_of(pwrite(io->fd, io->buf, io->len, (off_t)io->offset));
 	case XEV__OP_RECV:
 		return result_of(recv(io->fd, io->buf, io->len, io->flags | MSG_DONTWAIT));
 	case XEV__OP_SEND:
 		return result_of(send(io->fd, io->buf, io->len, io->flags | MSG_DONTWAIT));
 	case XEV__OP_RECVMSG:
-		if (!io->buf)
-			return -EFAULT;
 		return result_of(recvmsg(io->fd, io->buf, io->flags | MSG_DONTWAIT));
 	case XEV__OP_SENDMSG:
-		if (!io->buf)
-			return -EFAULT;
 		return result_of(sendmsg(io->fd, io->buf, io->flags | MSG_DONTWAIT));
 	case XEV__OP_ACCEPT:
 		return result_of(accept4(io->fd, io->buf, io->addrlen, SOCK_NONBLOCK | SOCK_CLOEXEC));
@@ -329,7 +322,7 @@ int xev__io_perform_blocking(struct xev__completion *c)
 	int r;
 	do
 		r = xev__io_perform(c);
-	while (r == -EINTR && c->op != XEV__OP_CLOSE);
+	while (r == -EINTR);
 	return r;
 }
 

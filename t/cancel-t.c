@@ -246,19 +246,11 @@ static void start(struct ctx *x, enum kind k, xev_completion *c, struct rec *r)
 		xev_send(l, c, x->fd[0], x->wbuf, sizeof x->wbuf, 0, r, rec_cb);
 		break;
 	case K_RECVMSG:
-		memset(&x->msg, 0, sizeof x->msg);
-		x->iov.iov_base = x->buf;
-		x->iov.iov_len = sizeof x->buf;
-		x->msg.msg_iov = &x->iov;
-		x->msg.msg_iovlen = 1;
+		msg_init(&x->msg, &x->iov, x->buf, sizeof x->buf, NULL, 0);
 		xev_recvmsg(l, c, x->fd[0], &x->msg, 0, r, rec_cb);
 		break;
 	case K_SENDMSG:
-		memset(&x->msg, 0, sizeof x->msg);
-		x->iov.iov_base = x->wbuf;
-		x->iov.iov_len = sizeof x->wbuf;
-		x->msg.msg_iov = &x->iov;
-		x->msg.msg_iovlen = 1;
+		msg_init(&x->msg, &x->iov, x->wbuf, sizeof x->wbuf, NULL, 0);
 		xev_sendmsg(l, c, x->fd[0], &x->msg, 0, r, rec_cb);
 		break;
 	case K_ACCEPT:

@@ -151,22 +151,14 @@ static void queue_op(struct round *x, int i)
 		xev_recv(l, c, x->s1[0], x->rbuf[1], sizeof x->rbuf[1], 0, r, rec_cb);
 		break;
 	case D_RECVMSG:
-		x->riov.iov_base = x->rbuf[2];
-		x->riov.iov_len = sizeof x->rbuf[2];
-		memset(&x->rmsg, 0, sizeof x->rmsg);
-		x->rmsg.msg_iov = &x->riov;
-		x->rmsg.msg_iovlen = 1;
+		msg_init(&x->rmsg, &x->riov, x->rbuf[2], sizeof x->rbuf[2], NULL, 0);
 		xev_recvmsg(l, c, x->s1[0], &x->rmsg, 0, r, rec_cb);
 		break;
 	case D_SEND:
 		xev_send(l, c, x->s2[0], x->wbuf, sizeof x->wbuf, 0, r, rec_cb);
 		break;
 	case D_SENDMSG:
-		x->siov.iov_base = x->wbuf;
-		x->siov.iov_len = sizeof x->wbuf;
-		memset(&x->smsg, 0, sizeof x->smsg);
-		x->smsg.msg_iov = &x->siov;
-		x->smsg.msg_iovlen = 1;
+		msg_init(&x->smsg, &x->siov, x->wbuf, sizeof x->wbuf, NULL, 0);
 		xev_sendmsg(l, c, x->s2[0], &x->smsg, 0, r, rec_cb);
 		break;
 	case D_ACCEPT:

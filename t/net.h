@@ -259,6 +259,19 @@ static inline int run_until(xev_loop *l, const int *count, int want)
 
 /* ---- thread pools ---------------------------------------------------- */
 
+/* A msghdr for one buffer, with an address (name may be NULL). */
+static inline void msg_init(struct msghdr *m, struct iovec *iov, void *buf, size_t len, void *name,
+			    socklen_t namelen)
+{
+	memset(m, 0, sizeof *m);
+	iov->iov_base = buf;
+	iov->iov_len = len;
+	m->msg_iov = iov;
+	m->msg_iovlen = 1;
+	m->msg_name = name;
+	m->msg_namelen = namelen;
+}
+
 /* A pool of at most max_threads workers.  With one, a work that holds
  * that worker keeps everything else queued. */
 static inline void pool_init(xev_threadpool *pool, uint32_t max_threads)

@@ -479,9 +479,7 @@ static int send_until_error(struct tl *t, int fd, int use_msg, int *sends)
 	struct msghdr msg;
 	struct tl_op o;
 
-	memset(&msg, 0, sizeof msg);
-	msg.msg_iov = &iov;
-	msg.msg_iovlen = 1;
+	msg_init(&msg, &iov, iov.iov_base, iov.iov_len, NULL, 0);
 	*sends = 0;
 	for (int i = 0; i < 100; i++) {
 		int r;
@@ -534,9 +532,7 @@ static void check_epipe(xev_backend b, const char *bn)
 		if (tcp_pair(&t, lfd, &la, &cfd, &sfd) == 0) {
 			shutdown(cfd, SHUT_WR);
 			tl_op_init(&o);
-			memset(&msg, 0, sizeof msg);
-			msg.msg_iov = &iov;
-			msg.msg_iovlen = 1;
+			msg_init(&msg, &iov, iov.iov_base, iov.iov_len, NULL, 0);
 			if (use_msg)
 				xev_sendmsg(&t.loop, &o.c, cfd, &msg, 0, &o.r, tl_rec_cb);
 			else

@@ -49,20 +49,10 @@ static void check_msg(xev_backend b, const char *bn)
 	rfd = loopback_bound(SOCK_DGRAM, &ra);
 	afd = loopback_bound(SOCK_DGRAM, &aa);
 
-	memset(&smsg, 0, sizeof smsg);
-	smsg.msg_name = &ra;
-	smsg.msg_namelen = sizeof ra;
-	smsg.msg_iov = &siov;
-	smsg.msg_iovlen = 1;
-	memset(&rmsg, 0, sizeof rmsg);
+	msg_init(&smsg, &siov, siov.iov_base, siov.iov_len, &ra, sizeof ra);
 	memset(&from, 0, sizeof from);
 	memset(buf, 0, sizeof buf);
-	riov.iov_base = buf;
-	riov.iov_len = sizeof buf;
-	rmsg.msg_name = &from;
-	rmsg.msg_namelen = sizeof from;
-	rmsg.msg_iov = &riov;
-	rmsg.msg_iovlen = 1;
+	msg_init(&rmsg, &riov, buf, sizeof buf, &from, sizeof from);
 	tl_op_init(&os);
 	tl_op_init(&orv);
 	xev_recvmsg(&t.loop, &orv.c, rfd, &rmsg, 0, &orv.r, tl_rec_cb);
@@ -144,12 +134,7 @@ static xev_cb_action rearm_rx_cb(xev_loop *l, xev_completion *c, int result, voi
 static void rearm_rx_init(struct rearm_rx *x)
 {
 	memset(x, 0, sizeof *x);
-	x->iov.iov_base = x->data;
-	x->iov.iov_len = sizeof x->data;
-	x->msg.msg_name = &x->from;
-	x->msg.msg_namelen = sizeof x->from;
-	x->msg.msg_iov = &x->iov;
-	x->msg.msg_iovlen = 1;
+	msg_init(&x->msg, &x->iov, x->data, sizeof x->data, &x->from, sizeof x->from);
 	x->msg.msg_control = x->ctl.buf;
 	x->msg.msg_controllen = sizeof x->ctl.buf;
 }
@@ -258,12 +243,7 @@ static void check_unix(xev_backend b, const char *bn)
 	    bind(nfd, (struct sockaddr *)&na, nalen) < 0)
 		bail("AF_UNIX datagram sockets");
 	memset(&x, 0, sizeof x);
-	x.iov.iov_base = x.data;
-	x.iov.iov_len = sizeof x.data;
-	x.msg.msg_name = &x.from;
-	x.msg.msg_namelen = sizeof x.from;
-	x.msg.msg_iov = &x.iov;
-	x.msg.msg_iovlen = 1;
+	msg_init(&x.msg, &x.iov, x.data, sizeof x.data, &x.from, sizeof x.from);
 	/* First from the unnamed sender (no address: msg_namelen 0), then
 	 * the named one: unless the rearm restores msg_namelen, the kernel
 	 * copies none of the second name. */
@@ -319,10 +299,7 @@ static void check_trunc(xev_backend b, const char *bn)
 	afd = loopback_bound(SOCK_DGRAM, &aa);
 	memset(big, 'T', sizeof big);
 	memset(&x, 0, sizeof x);
-	x.iov.iov_base = x.data;
-	x.iov.iov_len = sizeof x.data;
-	x.msg.msg_iov = &x.iov;
-	x.msg.msg_iovlen = 1;
+	msg_init(&x.msg, &x.iov, x.data, sizeof x.data, NULL, 0);
 	if (sendto(afd, big, sizeof big, 0, (struct sockaddr *)&ra, sizeof ra) != (ssize_t)sizeof big ||
 	    sendto(afd, "small", 5, 0, (struct sockaddr *)&ra, sizeof ra) != 5)
 		diag("sendto: %s", strerror(errno));
