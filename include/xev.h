@@ -171,6 +171,21 @@ XEV_API void xev_cancel(xev_loop *loop, xev_completion *c, xev_completion *targe
 XEV_API void xev_work(xev_loop *loop, xev_completion *c, xev_threadpool *pool,
 		      void (*fn)(void *userdata), void *userdata, xev_cb cb);
 
+/*
+ * Processes and signals.  A process watcher waits for one child to end;
+ * the result is its wait status as waitpid(2) gives it, and the child is
+ * reaped.  A signal watcher's result is the signal number; deliveries made
+ * while nobody waits are remembered (coalesced) for the next wait.
+ */
+XEV_API int xev_process_init(xev_watcher *w, pid_t pid);
+XEV_API void xev_process_wait(xev_watcher *w, xev_loop *loop, xev_completion *c, void *userdata,
+			      xev_cb cb);
+XEV_API void xev_process_deinit(xev_watcher *w);
+XEV_API int xev_signal_init(xev_watcher *w, int signo);
+XEV_API void xev_signal_wait(xev_watcher *w, xev_loop *loop, xev_completion *c, void *userdata,
+			     xev_cb cb);
+XEV_API void xev_signal_deinit(xev_watcher *w);
+
 #ifdef __cplusplus
 }
 #endif

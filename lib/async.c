@@ -41,39 +41,56 @@ void xev_async_deinit(xev_watcher *w)
 int xev_async_notify(xev_watcher *w)
 {
 	struct xev__async *a = async_of(w);
-	struct xev__loop *l;
 
 	if (!w || a->magic != XEV__ASYNC_MAGIC)
 		return -EINVAL;
+	xev__async_fire(a);
+	return 0;
+}
+
+/* Async-signal-safe: the signal handler fires watchers with it too. */
+void xev__async_fire(struct xev__async *a)
+{
+	struct xev__loop *l;
+
 	/* Always a read-modify-write, even when the flag is already set: it
 	 * orders the caller's earlier writes before the loop's consumption of
 	 * the flag, so the woken callback sees them. */
 	if (atomic_exchange(&a->pending, 1))
-		return 0; /* coalesced with a notify not yet consumed */
+		return; /* coalesced with a notify not yet consumed */
 	l = atomic_load(&a->loop);
 	if (l)
 		xev__loop_signal(l);
-	return 0;
 }
 
 void xev_async_wait(xev_watcher *w, xev_loop *loop, xev_completion *c, void *userdata,
 		    xev_async_cb cb)
+{
+	xev__async_wait_on(w ? async_of(w) : NULL, XEV__ASYNC_MAGIC, XEV__OP_ASYNC_WAIT, loop, c,
+			   userdata, cb);
+}
+
+/* Starts a wait on a watcher with an async header of the given kind. */
+void xev__async_wait_on(struct xev__async *a, uint32_t magic, enum xev__op op, xev_loop *loop,
+			xev_completion *c, void *userdata, xev_cb cb)
 {
 	struct xev__completion *k = xev__comp(c);
 	struct xev__loop *l = xev__loop(loop);
 
 	if (!loop || l->magic != XEV__LOOP_MAGIC || !c)
 		return;
-	xev__prepare(k, XEV__OP_ASYNC_WAIT, userdata, cb);
-	k->u.async.w = async_of(w);
+	xev__prepare(k, op, userdata, cb);
+	k->u.async.w = a;
 	k->loop = l;
 	k->flags = 0;
 	k->result = 0;
 	l->active++;
-	if (!w || async_of(w)->magic != XEV__ASYNC_MAGIC) {
+	if (!a || a->magic != magic) {
 		xev__complete(l, k, -EINVAL);
 		return;
 	}
+	if (op == XEV__OP_SIGNAL_WAIT)
+		l->signal_handler_seen = true;
 	xev__async_submit(l, k);
 }
 
@@ -82,6 +99,7 @@ void xev__async_submit(struct xev__loop *l, struct xev__completion *c)
 {
 	c->state = XEV__ACTIVE;
 	xev__list_push(&l->async_waits, c);
+	c->u.async.w->waiters++;
 	atomic_store(&c->u.async.w->loop, l);
 	/* Look at the pending flag before the next wait: a notify may have
 	 * come before the wait was queued. */
@@ -98,9 +116,8 @@ void xev__async_scan(struct xev__loop *l)
 		if (!atomic_load(&a->pending) || !atomic_exchange(&a->pending, 0))
 			continue;
 		xev__list_unlink(&l->async_waits, c);
-		/* Until it waits again, a notify only sets the flag. */
-		atomic_store(&a->loop, NULL);
-		xev__complete(l, c, 0);
+		xev__async_release(a);
+		xev__complete(l, c, c->op == XEV__OP_SIGNAL_WAIT ? ((struct xev__sigsub *)a)->signo : 0);
 	}
 }
 
@@ -108,7 +125,15 @@ void xev__async_loop_gone(struct xev__loop *l)
 {
 	struct xev__completion *c;
 	while ((c = xev__list_pop(&l->async_waits))) {
-		atomic_store(&c->u.async.w->loop, NULL);
+		xev__async_release(c->u.async.w);
 		c->state = XEV__DEAD;
 	}
+}
+
+/* A wait on a has ended.  Once none is left, a notify only sets the flag:
+ * the loop may be gone by the time the watcher is notified again. */
+void xev__async_release(struct xev__async *a)
+{
+	if (a->waiters > 0 && --a->waiters == 0)
+		atomic_store(&a->loop, NULL);
 }

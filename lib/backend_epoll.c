@@ -195,6 +195,7 @@ static uint32_t wants_of(struct xev__completion *c)
 	case XEV__OP_RECV:
 	case XEV__OP_RECVMSG:
 	case XEV__OP_ACCEPT:
+	case XEV__OP_PROCESS: /* a pidfd is readable once the child ended */
 		return EPOLLIN;
 	case XEV__OP_POLL:
 		/* poll(2) and epoll share the bit values on Linux. */

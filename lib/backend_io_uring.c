@@ -215,6 +215,9 @@ static void prep(struct io_uring_sqe *sqe, struct xev__completion *c)
 	case XEV__OP_POLL:
 		io_uring_prep_poll_add(sqe, io->fd, (unsigned)io->flags);
 		break;
+	case XEV__OP_PROCESS:
+		io_uring_prep_poll_add(sqe, io->fd, POLLIN);
+		break;
 	}
 	io_uring_sqe_set_data(sqe, c);
 }
@@ -277,6 +280,20 @@ static void arm_wake_read(struct xev__loop *l)
 	u->wake_armed = true;
 }
 
+/* A CQE's completion goes to the ready list, except a child whose pidfd
+ * said "ended" before waitpid() agrees: that one waits again. */
+static void finish(struct xev__loop *l, struct xev__completion *c, int res)
+{
+	if (c->op == XEV__OP_PROCESS && res >= 0) {
+		res = xev__process_collect(c);
+		if (res == -EAGAIN) {
+			uring_submit(l, c);
+			return;
+		}
+	}
+	xev__complete(l, c, res);
+}
+
 static void reap(struct xev__loop *l)
 {
 	struct xev__uring_state *u = &l->b.uring;
@@ -288,7 +305,7 @@ static void reap(struct xev__loop *l)
 
 		seen++;
 		if (c)
-			xev__complete(l, c, result_of(c, cqe->res));
+			finish(l, c, result_of(c, cqe->res));
 	}
 	io_uring_cq_advance(&u->ring, seen);
 }

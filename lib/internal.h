@@ -14,7 +14,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
 #include "xev.h"
 
@@ -51,13 +53,16 @@ enum xev__op {
 	XEV__OP_SHUTDOWN,
 	XEV__OP_CLOSE,
 	XEV__OP_POLL,
+	/* A child's end: a poll of its pidfd, or a wait for SIGCHLD. */
+	XEV__OP_PROCESS,
 	/* A function run on a thread pool. */
 	XEV__OP_WORK,
+	XEV__OP_SIGNAL_WAIT,
 };
 
 static inline bool xev__op_is_fd(unsigned op)
 {
-	return op >= XEV__OP_READ && op <= XEV__OP_POLL;
+	return op >= XEV__OP_READ && op <= XEV__OP_PROCESS;
 }
 
 /*
@@ -87,6 +92,8 @@ enum {
 	XEV__F_CONNECTING = 1u << 5,
 	/* A cancel that already stopped its queued target: result 0. */
 	XEV__F_DECIDED = 1u << 6,
+	/* A process wait on loop->child_waits (no pidfd): SIGCHLD drives it. */
+	XEV__F_SIGCHLD = 1u << 7,
 };
 
 /* A backend's cancel hook returns this when the canceller's result will
@@ -162,8 +169,32 @@ struct xev__async {
 	atomic_int pending;
 	/* The loop a wait is queued on, or NULL. */
 	_Atomic(struct xev__loop *) loop;
+	/* Waits on it still active; loop is cleared when the last ends. */
+	uint32_t waiters;
 };
 #define XEV__ASYNC_MAGIC 0x78657661u /* "xeva" */
+
+/*
+ * A watcher the process-wide signal handler notifies (signal.c): an async
+ * header the handler fires, on the registry list of its signal.  Signal
+ * watchers are exactly this; process watchers without a pidfd embed one
+ * for SIGCHLD.
+ */
+struct xev__sigsub {
+	struct xev__async a;
+	int signo;
+	struct xev__sigsub *next, *prev;
+};
+#define XEV__SIGNAL_MAGIC 0x78657673u /* "xevs" */
+
+struct xev__process {
+	struct xev__sigsub sub; /* sub.a.magic identifies the watcher */
+	pid_t pid;
+	int pidfd;              /* -1: the SIGCHLD fallback */
+	int status;             /* once settled: wait status or -errno */
+	bool settled;
+};
+#define XEV__PROCESS_MAGIC 0x78657670u /* "xevp" */
 
 struct xev__timer_watcher {
 	uint32_t magic;
@@ -228,6 +259,8 @@ struct xev__loop {
 	struct xev__list offloaded;      /* ACTIVE on a thread pool */
 	_Atomic(struct xev__completion *) remote_done; /* finished there (a stack) */
 	atomic_uint remote_busy;         /* pool tasks that may still touch the loop */
+	struct xev__list child_waits;    /* ACTIVE process waits driven by SIGCHLD */
+	bool signal_handler_seen;        /* the signal handler may know this loop */
 	union {
 		struct xev__uring_state uring;
 		struct xev__epoll_state epoll;
@@ -272,6 +305,7 @@ _Static_assert(alignof(struct xev__loop) <= alignof(xev_loop), "xev_loop misalig
 _Static_assert(sizeof(struct xev__completion) <= sizeof(xev_completion), "xev_completion too small");
 _Static_assert(alignof(struct xev__completion) <= alignof(xev_completion), "xev_completion misaligned");
 _Static_assert(sizeof(struct xev__async) <= sizeof(xev_watcher), "xev_watcher too small");
+_Static_assert(sizeof(struct xev__process) <= sizeof(xev_watcher), "xev_watcher too small");
 _Static_assert(sizeof(struct xev__options) <= sizeof(xev_loop_options), "options too small");
 
 /* The public sizes are the ABI: they never change. */
@@ -341,6 +375,24 @@ XEV__HIDDEN void xev__async_submit(struct xev__loop *l, struct xev__completion *
 XEV__HIDDEN void xev__async_scan(struct xev__loop *l);
 XEV__HIDDEN void xev__async_loop_gone(struct xev__loop *l);
 XEV__HIDDEN void xev__loop_signal(struct xev__loop *l);
+XEV__HIDDEN void xev__async_fire(struct xev__async *a);
+XEV__HIDDEN void xev__async_release(struct xev__async *a);
+XEV__HIDDEN void xev__async_wait_on(struct xev__async *a, uint32_t magic, enum xev__op op,
+				    xev_loop *loop, xev_completion *c, void *userdata, xev_cb cb);
+
+/* Signals (signal.c): the registry the process-wide handler reads. */
+XEV__HIDDEN int xev__signal_subscribe(struct xev__sigsub *s, int signo);
+XEV__HIDDEN void xev__signal_unsubscribe(struct xev__sigsub *s);
+XEV__HIDDEN bool xev__signal_registered(const struct xev__sigsub *s);
+XEV__HIDDEN void xev__signal_registry_lock(sigset_t *saved);
+XEV__HIDDEN void xev__signal_registry_unlock(const sigset_t *saved);
+
+/* Processes (process.c). */
+XEV__HIDDEN void xev__process_submit(struct xev__loop *l, struct xev__completion *c);
+XEV__HIDDEN int xev__process_collect(struct xev__completion *c);
+XEV__HIDDEN void xev__process_scan(struct xev__loop *l);
+XEV__HIDDEN void xev__process_unwatch(struct xev__loop *l, struct xev__completion *c);
+XEV__HIDDEN void xev__process_loop_gone(struct xev__loop *l);
 
 /* Fd operations (ops.c). */
 XEV__HIDDEN int xev__io_check(struct xev__completion *c);

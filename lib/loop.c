@@ -222,13 +222,30 @@ static void kill_heap(struct xev__loop *l)
 	l->ntimers = 0;
 }
 
+/* Watchers must not name a loop that is gone. */
+static void forget_watchers(struct xev__loop *l)
+{
+	xev__async_loop_gone(l);
+	xev__process_loop_gone(l);
+}
+
 void xev_loop_deinit(xev_loop *loop)
 {
 	struct xev__loop *l = xev__loop(loop);
 
 	if (!loop || l->magic != XEV__LOOP_MAGIC)
 		return;
-	xev__async_loop_gone(l);
+	if (l->signal_handler_seen) {
+		/* A signal handler running on another thread may hold this
+		 * loop; once we have the registry it has let go, and no later
+		 * one can find the loop. */
+		sigset_t saved;
+		xev__signal_registry_lock(&saved);
+		forget_watchers(l);
+		xev__signal_registry_unlock(&saved);
+	} else {
+		forget_watchers(l);
+	}
 	xev__offload_loop_gone(l);
 	kill_list(&l->submissions);
 	kill_list(&l->ready);
@@ -303,8 +320,14 @@ static int cancel_target(struct xev__loop *l, struct xev__completion *t,
 		xev__heap_remove(l, t);
 		break;
 	case XEV__OP_ASYNC_WAIT:
+	case XEV__OP_SIGNAL_WAIT:
 		xev__list_unlink(&l->async_waits, t);
-		atomic_store(&t->u.async.w->loop, NULL);
+		xev__async_release(t->u.async.w);
+		break;
+	case XEV__OP_PROCESS:
+		if (!(t->flags & XEV__F_SIGCHLD))
+			return l->be->cancel(l, t, canceller);
+		xev__process_unwatch(l, t);
 		break;
 	default:
 		if (t->flags & XEV__F_OFFLOADED)
@@ -323,6 +346,10 @@ static void submit_queued(struct xev__loop *l)
 	while ((c = xev__list_pop(&l->submissions))) {
 		if (c->flags & XEV__F_CANCELED) {
 			xev__complete(l, c, -ECANCELED);
+			continue;
+		}
+		if (c->op == XEV__OP_PROCESS) {
+			xev__process_submit(l, c);
 			continue;
 		}
 		if (xev__op_is_fd(c->op)) {
@@ -346,6 +373,7 @@ static void submit_queued(struct xev__loop *l)
 			xev__offload(l, c, c->u.io.pool);
 			break;
 		case XEV__OP_ASYNC_WAIT:
+		case XEV__OP_SIGNAL_WAIT:
 			xev__async_submit(l, c);
 			break;
 		case XEV__OP_TIMER:
@@ -378,7 +406,7 @@ static void rearm(struct xev__loop *l, struct xev__completion *c)
 		xev__heap_insert(l, c);
 		return;
 	}
-	if (c->op == XEV__OP_ASYNC_WAIT) {
+	if (c->op == XEV__OP_ASYNC_WAIT || c->op == XEV__OP_SIGNAL_WAIT) {
 		c->flags = 0;
 		l->active++;
 		xev__async_submit(l, c);
@@ -469,6 +497,8 @@ static int wait_for_events(struct xev__loop *l, int64_t timeout)
 	    atomic_exchange(&l->async_pending, 0)) {
 		xev__async_scan(l);
 		xev__offload_drain(l);
+		if (l->child_waits.head)
+			xev__process_scan(l);
 	}
 	return rc == -EINTR ? 0 : rc;
 }

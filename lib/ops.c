@@ -311,6 +311,8 @@ int xev__io_perform(struct xev__completion *c)
 			return -EBADF;
 		return n ? (unsigned short)p.revents : -EAGAIN;
 	}
+	case XEV__OP_PROCESS:
+		return xev__process_collect(c);
 	default:
 		return -EINVAL;
 	}

@@ -202,6 +202,7 @@ static void *worker(void *arg)
 static void start_worker(struct pool *p)
 {
 	pthread_attr_t attr;
+	sigset_t all, mask;
 
 	if (pthread_attr_init(&attr))
 		return;
@@ -210,8 +211,14 @@ static void start_worker(struct pool *p)
 		size_t sz = (p->stack_size + page - 1) / page * page;
 		pthread_attr_setstacksize(&attr, sz);
 	}
+	/* Workers start with every signal blocked, so the program's signals
+	 * go to its own threads: one that blocks SIGINT to sigwait(2) for it
+	 * must not see a worker die of it instead. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &mask);
 	if (pthread_create(&p->threads[p->started], &attr, worker, p) == 0)
 		p->started++;
+	pthread_sigmask(SIG_SETMASK, &mask, NULL);
 	pthread_attr_destroy(&attr);
 }
 

@@ -10,13 +10,14 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "tap.h"
 
-#define CHECKS 26
+#define CHECKS 27
 #define SCHED_THREADS 4
 #define PER_THREAD 2500
 #define NTASKS (SCHED_THREADS * PER_THREAD)
@@ -291,6 +292,42 @@ static void check_single_worker_thread(void)
 	free(ts);
 }
 
+/* Workers block every signal, even when the scheduling thread blocks
+ * none: the program's signals must not land on a worker. */
+static atomic_int mask_checked, mask_open;
+
+static void mask_cb(xev_threadpool_task *t)
+{
+	sigset_t now;
+	pthread_sigmask(SIG_BLOCK, NULL, &now);
+	if (!sigismember(&now, SIGINT) || !sigismember(&now, SIGUSR1) || !sigismember(&now, SIGCHLD))
+		atomic_fetch_add(&mask_open, 1);
+	atomic_fetch_add(&mask_checked, 1);
+	task_cb(t);
+}
+
+static void check_worker_signal_mask(void)
+{
+	xev_threadpool pool;
+	struct mytask *ts = make_tasks(8);
+	sigset_t none, old;
+
+	reset_stats();
+	sigemptyset(&none);
+	pthread_sigmask(SIG_SETMASK, &none, &old);
+	for (int i = 0; i < 8; i++)
+		xev_threadpool_task_init(&ts[i].t, mask_cb);
+	if (init_pool(&pool, 4) != 0)
+		bail("xev_threadpool_init failed");
+	schedule_all(&pool, ts, 8);
+	wait_for(&total_runs, 8);
+	xev_threadpool_deinit(&pool);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	ok(atomic_load(&mask_checked) == 8 && atomic_load(&mask_open) == 0,
+	   "workers run with SIGINT, SIGUSR1 and SIGCHLD blocked");
+	free(ts);
+}
+
 static void check_batches(void)
 {
 	xev_threadpool pool;
@@ -499,6 +536,7 @@ int main(void)
 	check_concurrent_schedule();
 	check_max_threads();
 	check_single_worker_thread();
+	check_worker_signal_mask();
 	check_batches();
 	check_shutdown();
 	check_free_self();

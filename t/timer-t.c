@@ -202,7 +202,9 @@ static void check_fire(xev_backend b, const char *bn, xev_watcher *w)
 
 	/* A huge next_ms saturates: it never fires and does not wrap. */
 	{
-		xev_completion big, small;
+		/* big stays in the heap until the deinit below. */
+		static xev_completion big;
+		xev_completion small;
 		struct rec rb = { 0 }, rs = { 0 };
 		xev_timer_run(w, &loop, &big, UINT64_MAX, &rb, old_cb);
 		xev_timer_run(w, &loop, &small, 5, &rs, old_cb);

@@ -1,0 +1,246 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Process watchers.  With a pidfd the backend simply waits for it to become
+ * readable, which it does when the child ends; then waitpid() reaps that
+ * child alone.  Without one (old kernel, seccomp, --disable-pidfd or
+ * XEV_NO_PIDFD) the watcher joins the SIGCHLD registry of signal.c, and on
+ * each SIGCHLD the loop asks waitpid() about the pids it watches, never
+ * about "any child": the application's other children stay its own.
+ *
+ * Either way the watcher keeps the outcome once it has it, so any number of
+ * waits, before or after the child ended, all see the same status.
+ */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#if defined(XEV_USE_PIDFD) && !HAVE_DECL_SYS_PIDFD_OPEN
+#include <sys/pidfd.h>
+#endif
+
+static struct xev__process *process_of(xev_watcher *w)
+{
+	return (struct xev__process *)(void *)w;
+}
+
+/* With SIGCHLD ignored the kernel reaps children itself: no status will
+ * ever exist to report. */
+static bool children_auto_reaped(void)
+{
+	struct sigaction sa;
+
+	if (sigaction(SIGCHLD, NULL, &sa) < 0)
+		return false;
+	if (sa.sa_flags & SA_NOCLDWAIT)
+		return true;
+	return !(sa.sa_flags & SA_SIGINFO) && sa.sa_handler == SIG_IGN;
+}
+
+/* The caller's child that has not been reaped: 0, else -ECHILD. */
+static int check_child(pid_t pid)
+{
+	siginfo_t si;
+
+	memset(&si, 0, sizeof(si));
+	/* WNOWAIT: only look, the status stays for the wait. */
+	if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) < 0)
+		return -errno;
+	return 0;
+}
+
+/* Tests force the SIGCHLD path with XEV_NO_PIDFD=1. */
+static bool pidfd_refused_by_env(void)
+{
+	const char *s = getenv("XEV_NO_PIDFD");
+	return s && *s && strcmp(s, "0") != 0;
+}
+
+#ifdef XEV_USE_PIDFD
+static int sys_pidfd_open(pid_t pid)
+{
+#if HAVE_DECL_SYS_PIDFD_OPEN
+	return (int)syscall(SYS_pidfd_open, pid, 0);
+#else
+	return pidfd_open(pid, 0);
+#endif
+}
+#endif
+
+/* A pidfd for pid (always close-on-exec), -1 when the SIGCHLD path must
+ * do, or -errno. */
+static int open_pidfd(pid_t pid)
+{
+	if (pidfd_refused_by_env())
+		return -1;
+#ifdef XEV_USE_PIDFD
+	int fd = sys_pidfd_open(pid);
+	if (fd >= 0)
+		return fd;
+	/* No such system call, or a sandbox that forbids it. */
+	if (errno == ENOSYS || errno == EPERM || errno == EACCES)
+		return -1;
+	return -errno;
+#else
+	(void)pid;
+	return -1;
+#endif
+}
+
+int xev_process_init(xev_watcher *w, pid_t pid)
+{
+	struct xev__process *p = process_of(w);
+	int rc, fd;
+
+	if (!w || pid <= 0)
+		return -EINVAL;
+	if (p->sub.a.magic == XEV__PROCESS_MAGIC && xev__signal_registered(&p->sub))
+		return -EBUSY;
+	memset(w, 0, sizeof(*w));
+	if (children_auto_reaped())
+		return -ECHILD;
+	rc = check_child(pid);
+	if (rc < 0)
+		return rc;
+	fd = open_pidfd(pid);
+	if (fd < -1)
+		return fd;
+	atomic_init(&p->sub.a.pending, 0);
+	atomic_init(&p->sub.a.loop, NULL);
+	p->pid = pid;
+	p->pidfd = fd;
+	if (fd < 0) {
+		rc = xev__signal_subscribe(&p->sub, SIGCHLD);
+		if (rc < 0)
+			return rc;
+	}
+	p->sub.a.magic = XEV__PROCESS_MAGIC;
+	return 0;
+}
+
+void xev_process_deinit(xev_watcher *w)
+{
+	struct xev__process *p = process_of(w);
+
+	if (!w || p->sub.a.magic != XEV__PROCESS_MAGIC)
+		return;
+	p->sub.a.magic = 0;
+	if (p->pidfd >= 0)
+		close(p->pidfd);
+	else
+		xev__signal_unsubscribe(&p->sub);
+	p->pidfd = -1;
+}
+
+void xev_process_wait(xev_watcher *w, xev_loop *loop, xev_completion *c, void *userdata,
+		      xev_cb cb)
+{
+	struct xev__loop *l = xev__loop(loop);
+	struct xev__completion *k = xev__comp(c);
+
+	if (!loop || !c || l->magic != XEV__LOOP_MAGIC)
+		return;
+	xev__prepare(k, XEV__OP_PROCESS, userdata, cb);
+	memset(&k->u.io, 0, sizeof(k->u.io));
+	k->u.io.buf = w; /* checked when submitted: it may be deinitialised before */
+	k->u.io.fd = -1;
+	xev__add(l, k);
+}
+
+/* Reaps the child if it ended: its status, -EAGAIN if it still runs, or
+ * -ECHILD if someone else reaped it first.  The outcome is kept. */
+int xev__process_collect(struct xev__completion *c)
+{
+	struct xev__process *p = c->u.io.buf;
+	pid_t r;
+	int status = 0;
+
+	if (p->settled)
+		return p->status;
+	do
+		r = waitpid(p->pid, &status, WNOHANG);
+	while (r < 0 && errno == EINTR);
+	if (r == 0)
+		return -EAGAIN;
+	p->settled = true;
+	p->status = r < 0 ? -errno : status;
+	return p->status;
+}
+
+/* Starts a wait: settled already, on the backend's pidfd, or on SIGCHLD. */
+void xev__process_submit(struct xev__loop *l, struct xev__completion *c)
+{
+	struct xev__process *p = c->u.io.buf;
+
+	if (!p || p->sub.a.magic != XEV__PROCESS_MAGIC) {
+		xev__complete(l, c, -EINVAL);
+		return;
+	}
+	if (p->settled) {
+		xev__complete(l, c, p->status);
+		return;
+	}
+	if (p->pidfd >= 0) {
+		c->u.io.fd = p->pidfd;
+		l->be->submit(l, c);
+		return;
+	}
+	c->state = XEV__ACTIVE;
+	c->flags |= XEV__F_SIGCHLD;
+	xev__list_push(&l->child_waits, c);
+	l->signal_handler_seen = true;
+	p->sub.a.waiters++;
+	atomic_store(&p->sub.a.loop, l);
+	/* The child may have ended before anyone listened for SIGCHLD: look
+	 * once without waiting for one. */
+	atomic_store(&p->sub.a.pending, 1);
+	atomic_store(&l->async_pending, 1);
+}
+
+/* After a SIGCHLD (or any wake-up): reaps the watched children that ended.
+ * The first wait of a watcher consumes its flag and settles it; the later
+ * waits of the same watcher then see it settled in the same pass. */
+void xev__process_scan(struct xev__loop *l)
+{
+	struct xev__completion *c = l->child_waits.head, *next;
+
+	for (; c; c = next) {
+		struct xev__process *p = c->u.io.buf;
+		int r;
+
+		next = c->next;
+		if (!p->settled && !(atomic_load(&p->sub.a.pending) &&
+				     atomic_exchange(&p->sub.a.pending, 0)))
+			continue;
+		r = xev__process_collect(c);
+		if (r == -EAGAIN)
+			continue;
+		xev__list_unlink(&l->child_waits, c);
+		xev__async_release(&p->sub.a);
+		xev__complete(l, c, r);
+	}
+}
+
+/* Cancels a SIGCHLD-driven wait. */
+void xev__process_unwatch(struct xev__loop *l, struct xev__completion *c)
+{
+	struct xev__process *p = c->u.io.buf;
+
+	xev__list_unlink(&l->child_waits, c);
+	xev__async_release(&p->sub.a);
+}
+
+/* Loop deinit, with the signal registry locked: the handler must not wake
+ * this loop any more. */
+void xev__process_loop_gone(struct xev__loop *l)
+{
+	struct xev__completion *c;
+
+	while ((c = xev__list_pop(&l->child_waits))) {
+		struct xev__process *p = c->u.io.buf;
+		xev__async_release(&p->sub.a);
+		c->state = XEV__DEAD;
+	}
+}
