@@ -3,9 +3,9 @@
  * The io_uring backend.  One io_uring_enter per tick both submits what was
  * queued and waits, with the nearest timer as the wait's timeout (passed as
  * an argument where the kernel allows it, so no timeout SQE is spent).
- * Other threads wake the ring through an eventfd that always has a read
- * outstanding.  Every fd operation is one SQE whose user_data is its
- * completion; the kernel holds it until its CQE is reaped.
+ * Other threads wake the ring through an eventfd under a multishot poll.
+ * Every fd operation is one SQE whose user_data is its completion; the
+ * kernel holds it until its CQE is reaped.
  */
 #include "internal.h"
 
@@ -76,6 +76,7 @@ static int uring_init(struct xev__loop *l, const struct xev__options *o)
 		return rc;
 	}
 	u->wake_armed = false;
+	u->wake_by_read = false;
 	u->inflight = 0;
 	u->active.head = u->active.tail = NULL;
 	return 0;
@@ -100,8 +101,11 @@ static struct xev__completion *completion_of(struct xev__uring_state *u, struct 
 {
 	struct xev__completion *c;
 
-	if (cqe->user_data == WAKE_TAG)
-		u->wake_armed = false;
+	if (cqe->user_data == WAKE_TAG) {
+		if (cqe->res == -EINVAL && !u->wake_by_read)
+			u->wake_by_read = true; /* a kernel before 5.13 */
+		u->wake_armed = (cqe->flags & IORING_CQE_F_MORE) != 0;
+	}
 	if (cqe->user_data < MAX_TAG || cqe->user_data == LIBURING_UDATA_TIMEOUT)
 		return NULL;
 	c = (struct xev__completion *)(uintptr_t)cqe->user_data;
@@ -269,13 +273,23 @@ static int result_of(struct xev__completion *c, int res)
 	return res;
 }
 
-static void arm_wake_read(struct xev__loop *l)
+/*
+ * Other threads wake the ring by writing the eventfd.  A multishot poll
+ * posts a CQE for every write and stays armed, so a wake-up costs no new
+ * SQE and no read: the counter is never drained (it would take centuries
+ * of writes to fill), and the poll fires on each write, not on the level.
+ * Kernels without multishot poll get a read per wake-up instead.
+ */
+static void arm_wake(struct xev__loop *l)
 {
 	struct xev__uring_state *u = &l->b.uring;
 	struct io_uring_sqe *sqe = get_sqe(&u->ring);
 	if (!sqe)
 		return;
-	io_uring_prep_read(sqe, l->wake_fd, &u->wake_buf, sizeof(u->wake_buf), 0);
+	if (u->wake_by_read)
+		io_uring_prep_read(sqe, l->wake_fd, &u->wake_buf, sizeof(u->wake_buf), 0);
+	else
+		io_uring_prep_poll_multishot(sqe, l->wake_fd, POLLIN);
 	io_uring_sqe_set_data64(sqe, WAKE_TAG);
 	u->wake_armed = true;
 }
@@ -325,7 +339,7 @@ static int uring_wait(struct xev__loop *l, int64_t timeout_ns)
 	int rc;
 
 	if (!u->wake_armed)
-		arm_wake_read(l);
+		arm_wake(l);
 	if (timeout_ns == 0) {
 		rc = needs_enter(&u->ring) ? io_uring_submit_and_get_events(&u->ring) : 0;
 	} else if (timeout_ns < 0) {

@@ -94,6 +94,8 @@ enum {
 	XEV__F_DECIDED = 1u << 6,
 	/* A process wait on loop->child_waits (no pidfd): SIGCHLD drives it. */
 	XEV__F_SIGCHLD = 1u << 7,
+	/* A timer on loop->run (the sorted list), not in the heap. */
+	XEV__F_IN_RUN = 1u << 8,
 };
 
 /* A backend's cancel hook returns this when the canceller's result will
@@ -215,7 +217,8 @@ struct xev__uring_state {
 #ifdef XEV_HAVE_IO_URING
 	struct io_uring ring;
 	uint64_t wake_buf;     /* target of the read on the wake-up eventfd */
-	bool wake_armed;       /* that read is in the kernel */
+	bool wake_armed;       /* a wait on the wake-up eventfd is in the kernel */
+	bool wake_by_read;     /* multishot poll refused: one read per wake-up */
 	bool ext_arg;          /* kernel takes a wait timeout without an SQE */
 	uint32_t inflight;     /* completions the kernel holds */
 	struct xev__list active; /* those completions */
@@ -244,6 +247,7 @@ struct xev__loop {
 	uint8_t backend_id;  /* xev_backend in use */
 	bool running;
 	bool stopped;
+	bool woke_last;    /* the last tick's wait was allowed to block */
 	const struct xev__backend *be;
 	int64_t now;                     /* cached monotonic clock, ns */
 	uint64_t active;                 /* completions not DEAD */
@@ -251,6 +255,7 @@ struct xev__loop {
 	struct xev__list ready;          /* READY, in order */
 	struct xev__list async_waits;    /* ACTIVE async waits */
 	struct xev__completion *timers;  /* pairing heap root */
+	struct xev__completion *run_head, *run_tail; /* timers in deadline order */
 	uint64_t ntimers;
 	xev_threadpool *pool;
 	int wake_fd;                     /* eventfd: other threads wake us */
@@ -359,10 +364,11 @@ static inline struct xev__completion *xev__list_pop(struct xev__list *q)
 	return c;
 }
 
-/* Timer heap (heap.c). */
+/* Timer queue (heap.c). */
 XEV__HIDDEN void xev__heap_insert(struct xev__loop *l, struct xev__completion *c);
 XEV__HIDDEN void xev__heap_remove(struct xev__loop *l, struct xev__completion *c);
 XEV__HIDDEN struct xev__completion *xev__heap_pop(struct xev__loop *l);
+XEV__HIDDEN struct xev__completion *xev__heap_first(const struct xev__loop *l);
 
 /* Loop internals (loop.c). */
 XEV__HIDDEN int64_t xev__clock_ns(void);

@@ -219,6 +219,14 @@ static void kill_heap(struct xev__loop *l)
 		c->state = XEV__DEAD;
 	}
 	l->timers = NULL;
+	for (struct xev__completion *c = l->run_head, *next; c; c = next) {
+		next = c->u.timer.sibling;
+		c->u.timer.sibling = c->u.timer.prev = NULL;
+		c->flags &= (uint16_t)~XEV__F_IN_RUN;
+		c->next = c->prev = NULL;
+		c->state = XEV__DEAD;
+	}
+	l->run_head = l->run_tail = NULL;
 	l->ntimers = 0;
 }
 
@@ -418,7 +426,9 @@ static void rearm(struct xev__loop *l, struct xev__completion *c)
 
 static void expire_timers(struct xev__loop *l)
 {
-	while (l->timers && l->timers->u.timer.deadline <= l->now)
+	struct xev__completion *t;
+
+	while ((t = xev__heap_first(l)) && t->u.timer.deadline <= l->now)
 		xev__complete(l, xev__heap_pop(l), 0);
 }
 
@@ -469,10 +479,24 @@ static int64_t wait_timeout(struct xev__loop *l, xev_run_mode_t mode)
 
 	if (mode == XEV_RUN_NO_WAIT || l->ready.head)
 		return 0;
-	if (!l->timers)
+	if (!xev__heap_first(l))
 		return -1;
-	t = l->timers->u.timer.deadline - xev__clock_ns();
+	t = xev__heap_first(l)->u.timer.deadline - xev__clock_ns();
 	return t > 0 ? t : 0;
+}
+
+/* What needs no system call: due timers, wake-ups from other threads. */
+static void collect_events(struct xev__loop *l)
+{
+	l->now = xev__clock_ns();
+	expire_timers(l);
+	if (atomic_load_explicit(&l->async_pending, memory_order_relaxed) &&
+	    atomic_exchange(&l->async_pending, 0)) {
+		xev__async_scan(l);
+		xev__offload_drain(l);
+		if (l->child_waits.head)
+			xev__process_scan(l);
+	}
 }
 
 /*
@@ -491,17 +515,10 @@ static int wait_for_events(struct xev__loop *l, int64_t timeout)
 	}
 	rc = l->be->wait(l, timeout);
 	atomic_store_explicit(&l->sleeping, 0, memory_order_relaxed);
-	l->now = xev__clock_ns();
-	expire_timers(l);
-	if (atomic_load_explicit(&l->async_pending, memory_order_relaxed) &&
-	    atomic_exchange(&l->async_pending, 0)) {
-		xev__async_scan(l);
-		xev__offload_drain(l);
-		if (l->child_waits.head)
-			xev__process_scan(l);
-	}
+	collect_events(l);
 	return rc == -EINTR ? 0 : rc;
 }
+
 
 int xev_loop_run(xev_loop *loop, xev_run_mode_t mode)
 {
@@ -522,9 +539,23 @@ int xev_loop_run(xev_loop *loop, xev_run_mode_t mode)
 		submit_queued(l);
 		if (l->active == 0 && mode != XEV_RUN_NO_WAIT)
 			break;
-		rc = wait_for_events(l, wait_timeout(l, mode));
-		if (rc < 0)
-			break;
+		/* The loop just woke from a wait and its callbacks started
+		 * work that finished on submission (a send with room): run
+		 * it before asking the kernel again, which would only cost a
+		 * system call to learn nothing new.  Only then: a loop that is
+		 * busy polls every tick, so a chain of such work (a send
+		 * rearmed over and over) cannot outpace the I/O it competes
+		 * with, nor starve timers and wake-ups. */
+		if (l->ready.head && l->woke_last) {
+			l->woke_last = false;
+			collect_events(l);
+		} else {
+			int64_t timeout = wait_timeout(l, mode);
+			rc = wait_for_events(l, timeout);
+			l->woke_last = timeout != 0;
+			if (rc < 0)
+				break;
+		}
 		n = dispatch(l);
 		if (l->stopped || mode == XEV_RUN_NO_WAIT || (mode == XEV_RUN_ONCE && n > 0))
 			break;

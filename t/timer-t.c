@@ -14,7 +14,7 @@
 #include "tap.h"
 
 #define GLOBAL_CHECKS 3
-#define PER_BACKEND 43
+#define PER_BACKEND 45
 #define MANY 200
 #define MILLION 1000000
 
@@ -485,6 +485,67 @@ static void check_million(xev_backend b, const char *bn, xev_watcher *w, xev_com
 	xev_loop_deinit(&loop);
 }
 
+/* Timers started out of order, then cancelled and reset: the queue keeps
+ * timers started in deadline order in a sorted list and the rest in a
+ * heap, and a timer must leave whichever one holds it. */
+#define MIXED 300
+static struct {
+	int calls[MIXED], results[MIXED];
+	int inversions, n;
+	uint64_t last;
+} mix;
+
+static xev_cb_action mixed_cb(xev_loop *l, xev_completion *c, int result, void *ud)
+{
+	uint64_t ms = (uint64_t)(uintptr_t)ud >> 16;
+	int i = (int)((uintptr_t)ud & 0xffff);
+	(void)l, (void)c;
+	mix.calls[i]++;
+	mix.results[i] = result;
+	if (result == 0) {
+		if (mix.n++ > 0 && ms < mix.last)
+			mix.inversions++;
+		mix.last = ms;
+	}
+	return XEV_DISARM;
+}
+
+static void *mixed_ud(int i, uint64_t ms)
+{
+	return (void *)(uintptr_t)(ms << 16 | (uint64_t)i);
+}
+
+static void check_mixed(xev_backend b, const char *bn, xev_watcher *w)
+{
+	static xev_completion cs[MIXED], cc[MIXED];
+	xev_loop loop;
+	int wrong = 0;
+
+	memset(&mix, 0, sizeof mix);
+	tap_loop_init(&loop, b);
+	for (int i = 0; i < MIXED; i++) {
+		uint64_t ms = (uint64_t)(i * 37 % 60);
+		xev_timer_run(w, &loop, &cs[i], ms, mixed_ud(i, ms), mixed_cb);
+	}
+	for (int i = 0; i < MIXED; i++) {
+		uint64_t ms = (uint64_t)(i * 37 % 60) + 7;
+		if (i % 5 == 0)
+			xev_timer_cancel(w, &loop, &cs[i], &cc[i], NULL, NULL);
+		else if (i % 3 == 0)
+			xev_timer_reset(w, &loop, &cs[i], &cc[i], ms, mixed_ud(i, ms), mixed_cb);
+	}
+	xev_loop_run(&loop, XEV_RUN_UNTIL_DONE);
+	for (int i = 0; i < MIXED; i++)
+		if (mix.calls[i] != 1 || mix.results[i] != (i % 5 == 0 ? -ECANCELED : 0))
+			wrong++;
+	ok(wrong == 0, "%s: %d timers started out of order, every 5th cancelled, every 3rd reset: each called back once, "
+		       "cancelled ones with -ECANCELED (%d wrong)", bn, MIXED, wrong);
+	ok(mix.inversions == 0 && mix.n == MIXED - MIXED / 5,
+	   "%s: ... the others fire in non-decreasing order of their final deadlines (%d fired, %d inversions)", bn,
+	   mix.n, mix.inversions);
+	xev_loop_deinit(&loop);
+}
+
 /* Allocated once by main for check_million, and the watcher every
  * backend's checks use. */
 static xev_watcher tw;
@@ -497,6 +558,7 @@ static void check_backend(xev_backend b, const char *bn)
 	check_rearm(b, bn, &tw);
 	check_reset(b, bn, &tw);
 	check_cancel(b, bn, &tw);
+	check_mixed(b, bn, &tw);
 	check_million(b, bn, &tw, million_cs, million_fired);
 }
 
