@@ -261,6 +261,7 @@ struct xev__loop {
 	int wake_fd;                     /* eventfd: other threads wake us */
 	atomic_int sleeping;             /* blocked (or about to block) in the kernel */
 	atomic_int async_pending;        /* a watcher was notified or pool work finished */
+	atomic_int signalling;           /* other threads inside xev__loop_signal */
 	struct xev__list offloaded;      /* ACTIVE on a thread pool */
 	_Atomic(struct xev__completion *) remote_done; /* finished there (a stack) */
 	atomic_uint remote_busy;         /* pool tasks that may still touch the loop */

@@ -10,6 +10,8 @@
  */
 #include "internal.h"
 
+#include <sched.h>
+
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -258,6 +260,10 @@ void xev_loop_deinit(xev_loop *loop)
 	kill_list(&l->submissions);
 	kill_list(&l->ready);
 	kill_heap(l);
+	/* A notifier whose wake-up this loop already consumed may still be
+	 * on its way out of xev__loop_signal, about to write the wake-up fd. */
+	while (atomic_load(&l->signalling))
+		sched_yield();
 	/* The backend takes back what the kernel holds, then closes. */
 	l->be->deinit(l);
 	l->active = 0;
@@ -569,8 +575,14 @@ int xev_loop_run(xev_loop *loop, xev_run_mode_t mode)
  * sleep, so an awake loop costs the caller no system call. */
 void xev__loop_signal(struct xev__loop *l)
 {
+	/* Counted from before the flag is raised: a loop that sees the flag,
+	 * finishes and is deinitialised waits for this call to leave, so the
+	 * wake-up is never written to a descriptor closed (or reused) under
+	 * it. */
+	atomic_fetch_add(&l->signalling, 1);
 	if (atomic_exchange(&l->async_pending, 1) == 0 && atomic_load(&l->sleeping))
 		l->be->wake(l);
+	atomic_fetch_sub(&l->signalling, 1);
 }
 
 /* A callback for completions queued without one. */

@@ -70,7 +70,8 @@ static void work_fn(void *ud)
 	atomic_store(&w->fn_done, 1);
 }
 
-static int ncb;
+/* Per thread: the two-loop check calls back on two threads at once. */
+static _Thread_local int ncb;
 
 static xev_cb_action work_cb(xev_loop *l, xev_completion *c, int result, void *ud)
 {
