@@ -96,7 +96,7 @@ int xev_process_init(xev_watcher *w, pid_t pid)
 
 	if (!w || pid <= 0)
 		return -EINVAL;
-	if (p->sub.a.magic == XEV__PROCESS_MAGIC && xev__signal_registered(&p->sub))
+	if (xev__signal_registered(&p->sub))
 		return -EBUSY;
 	memset(w, 0, sizeof(*w));
 	if (children_auto_reaped())

@@ -110,17 +110,17 @@ static int install(int signo, struct sigslot *slot)
 }
 
 /* Is s (a watcher about to be initialised) still registered?  Clearing a
- * registered watcher would corrupt the list the handler walks. */
+ * registered watcher would corrupt the list the handler walks.  Only the
+ * registry is read: the watcher may be uninitialised memory. */
 bool xev__signal_registered(const struct xev__sigsub *s)
 {
 	bool found = false;
 	sigset_t saved;
 
-	if (s->signo <= 0 || s->signo >= NSIG)
-		return false;
 	xev__signal_registry_lock(&saved);
-	for (struct xev__sigsub *k = slots[s->signo].head; k && !found; k = k->next)
-		found = k == s;
+	for (int signo = 1; signo < NSIG && !found; signo++)
+		for (struct xev__sigsub *k = slots[signo].head; k && !found; k = k->next)
+			found = k == s;
 	xev__signal_registry_unlock(&saved);
 	return found;
 }
@@ -210,7 +210,7 @@ int xev_signal_init(xev_watcher *w, int signo)
 
 	if (!w || !watchable(signo))
 		return -EINVAL;
-	if (s->a.magic == XEV__SIGNAL_MAGIC && xev__signal_registered(s))
+	if (xev__signal_registered(s))
 		return -EBUSY;
 	memset(w, 0, sizeof(*w));
 	atomic_init(&s->a.pending, 0);
