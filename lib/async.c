@@ -34,6 +34,8 @@ void xev_async_deinit(xev_watcher *w)
 	struct xev__async *a = async_of(w);
 	if (!w || a->magic != XEV__ASYNC_MAGIC)
 		return;
+	XEV__MISUSE_IF(a->waiters > 0, "the watcher still has a wait queued on a loop "
+				       "(cancel it and let its callback run first)");
 	atomic_store(&a->loop, NULL);
 	a->magic = 0;
 }
@@ -79,7 +81,7 @@ void xev__async_wait_on(struct xev__async *a, uint32_t magic, enum xev__op op, x
 
 	if (!loop || l->magic != XEV__LOOP_MAGIC || !c)
 		return;
-	xev__prepare(k, op, userdata, cb);
+	xev__prepare(l, k, op, userdata, cb);
 	k->u.async.w = a;
 	k->loop = l;
 	k->flags = 0;

@@ -21,6 +21,7 @@
  */
 #include "internal.h"
 
+#include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -251,6 +252,35 @@ static void not_pollable(struct xev__loop *l, struct xev__completion *c)
 	}
 }
 
+/*
+ * io_uring refuses at once a read of a write-only fd, a recv on a pipe or
+ * an accept on a socket that does not listen; waiting for readiness that
+ * may never come would hang them here instead.  Checked when the fd is
+ * registered, which is once for most descriptors, not on every wait.
+ */
+static int check_fd_kind(struct xev__completion *c)
+{
+	int fd = c->u.io.fd, v = 0, flags;
+	socklen_t len = sizeof v;
+
+	switch (c->op) {
+	case XEV__OP_READ:
+		flags = fcntl(fd, F_GETFL);
+		if (flags < 0)
+			return -errno;
+		return (flags & O_ACCMODE) == O_WRONLY ? -EBADF : 0;
+	case XEV__OP_RECV:
+	case XEV__OP_RECVMSG:
+		return getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &len) < 0 ? -errno : 0;
+	case XEV__OP_ACCEPT:
+		if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &len) < 0)
+			return -errno;
+		return v ? 0 : -EINVAL;
+	default:
+		return 0;
+	}
+}
+
 /* Waits for c's fd to become ready for it. */
 static void park(struct xev__loop *l, struct xev__completion *c)
 {
@@ -261,6 +291,10 @@ static void park(struct xev__loop *l, struct xev__completion *c)
 
 	if (!s) {
 		xev__complete(l, c, -ENOMEM);
+		return;
+	}
+	if (!s->registered && (rc = check_fd_kind(c)) < 0) {
+		xev__complete(l, c, rc);
 		return;
 	}
 	c->u.io.wants = wants_of(c);

@@ -9,6 +9,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdalign.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -267,6 +268,7 @@ struct xev__loop {
 	atomic_uint remote_busy;         /* pool tasks that may still touch the loop */
 	struct xev__list child_waits;    /* ACTIVE process waits driven by SIGCHLD */
 	bool signal_handler_seen;        /* the signal handler may know this loop */
+	pthread_t run_thread;            /* in xev_loop_run, for debug checks */
 	union {
 		struct xev__uring_state uring;
 		struct xev__epoll_state epoll;
@@ -371,11 +373,28 @@ XEV__HIDDEN void xev__heap_remove(struct xev__loop *l, struct xev__completion *c
 XEV__HIDDEN struct xev__completion *xev__heap_pop(struct xev__loop *l);
 XEV__HIDDEN struct xev__completion *xev__heap_first(const struct xev__loop *l);
 
+/*
+ * --enable-debug: misuse the library can see but not report through a
+ * result (a completion submitted while still in flight, a loop touched
+ * from another thread while it runs, a watcher deinitialised under a
+ * wait) aborts with a message naming the call, instead of corrupting a
+ * queue that fails much later, somewhere else.  Without it the checks
+ * compile to nothing.
+ */
+#ifdef XEV_DEBUG
+#define XEV__MISUSE_IF(cond, what) ((cond) ? xev__misuse(__func__, (what)) : (void)0)
+#else
+#define XEV__MISUSE_IF(cond, what) ((void)0)
+#endif
+XEV__HIDDEN _Noreturn void xev__misuse(const char *fn, const char *what);
+XEV__HIDDEN void xev__debug_check_thread(struct xev__loop *l, const char *fn);
+
 /* Loop internals (loop.c). */
 XEV__HIDDEN int64_t xev__clock_ns(void);
 XEV__HIDDEN void xev__add(struct xev__loop *l, struct xev__completion *c);
 XEV__HIDDEN void xev__complete(struct xev__loop *l, struct xev__completion *c, int result);
-XEV__HIDDEN void xev__prepare(struct xev__completion *c, enum xev__op op, void *userdata, xev_cb cb);
+XEV__HIDDEN void xev__prepare(struct xev__loop *l, struct xev__completion *c, enum xev__op op,
+			      void *userdata, xev_cb cb);
 XEV__HIDDEN void xev__timer_start(struct xev__loop *l, struct xev__completion *c, uint64_t ms);
 XEV__HIDDEN void xev__timer_restart(struct xev__loop *l, struct xev__completion *c, uint64_t ms);
 XEV__HIDDEN void xev__async_submit(struct xev__loop *l, struct xev__completion *c);

@@ -11,6 +11,7 @@
 #include "internal.h"
 
 #include <sched.h>
+#include <stdio.h>
 
 #include <stdlib.h>
 #include <string.h>
@@ -245,6 +246,8 @@ void xev_loop_deinit(xev_loop *loop)
 
 	if (!loop || l->magic != XEV__LOOP_MAGIC)
 		return;
+	XEV__MISUSE_IF(l->running, "called while xev_loop_run is executing on this loop "
+				   "(stop the run and deinitialise after it returns)");
 	if (l->signal_handler_seen) {
 		/* A signal handler running on another thread may hold this
 		 * loop; once we have the registry it has let go, and no later
@@ -538,6 +541,7 @@ int xev_loop_run(xev_loop *loop, xev_run_mode_t mode)
 	if (l->running)
 		return -EBUSY;
 	l->running = true;
+	l->run_thread = pthread_self();
 	l->stopped = false;
 	for (;;) {
 		unsigned n;
@@ -592,8 +596,61 @@ static xev_cb_action noop_cb(xev_loop *l, xev_completion *c, int r, void *ud)
 	return XEV_DISARM;
 }
 
-void xev__prepare(struct xev__completion *c, enum xev__op op, void *userdata, xev_cb cb)
+_Noreturn void xev__misuse(const char *fn, const char *what)
 {
+	fprintf(stderr, "libxev: %s: %s\n", fn, what);
+	fflush(stderr);
+	abort();
+}
+
+#ifdef XEV_DEBUG
+/* The public call that submits each kind of operation, for messages. */
+static const char *const op_call[] = {
+	[XEV__OP_TIMER] = "xev_timer_run",   [XEV__OP_ASYNC_WAIT] = "xev_async_wait",
+	[XEV__OP_CANCEL] = "xev_cancel",     [XEV__OP_READ] = "xev_read",
+	[XEV__OP_WRITE] = "xev_write",       [XEV__OP_PREAD] = "xev_pread",
+	[XEV__OP_PWRITE] = "xev_pwrite",     [XEV__OP_RECV] = "xev_recv",
+	[XEV__OP_SEND] = "xev_send",         [XEV__OP_RECVMSG] = "xev_recvmsg",
+	[XEV__OP_SENDMSG] = "xev_sendmsg",   [XEV__OP_ACCEPT] = "xev_accept",
+	[XEV__OP_CONNECT] = "xev_connect",   [XEV__OP_SHUTDOWN] = "xev_shutdown",
+	[XEV__OP_CLOSE] = "xev_close",       [XEV__OP_POLL] = "xev_poll",
+	[XEV__OP_PROCESS] = "xev_process_wait", [XEV__OP_WORK] = "xev_work",
+	[XEV__OP_SIGNAL_WAIT] = "xev_signal_wait",
+};
+
+static void check_submission(struct xev__loop *l, struct xev__completion *c, enum xev__op op)
+{
+	const char *fn = (size_t)op < sizeof op_call / sizeof op_call[0] && op_call[op] ? op_call[op]
+										 : "xev_*";
+	xev__debug_check_thread(l, fn);
+	/* Only a completion that names this very loop is judged: one never
+	 * used may hold anything. */
+	if (c->loop == l && c->state != XEV__DEAD)
+		xev__misuse(fn, "the completion is still queued or in flight on this loop "
+				"(reuse it only from its callback or once it reads XEV_COMPLETION_DEAD)");
+}
+#endif
+
+/* Only the thread running a loop may touch it while it runs. */
+void xev__debug_check_thread(struct xev__loop *l, const char *fn)
+{
+#ifdef XEV_DEBUG
+	if (l->running && !pthread_equal(l->run_thread, pthread_self()))
+		xev__misuse(fn, "called from another thread while xev_loop_run runs this loop "
+				"(of the calls on a loop only xev_async_notify is thread-safe)");
+#else
+	(void)l, (void)fn;
+#endif
+}
+
+void xev__prepare(struct xev__loop *l, struct xev__completion *c, enum xev__op op, void *userdata,
+		  xev_cb cb)
+{
+#ifdef XEV_DEBUG
+	check_submission(l, c, op);
+#else
+	(void)l;
+#endif
 	c->op = (uint8_t)op;
 	c->userdata = userdata;
 	c->cb = cb ? cb : noop_cb;

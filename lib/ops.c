@@ -7,6 +7,7 @@
  */
 #include "internal.h"
 
+#include <limits.h>
 #include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -21,7 +22,7 @@ static struct xev__completion *begin(xev_loop *loop, xev_completion *c, enum xev
 
 	if (!loop || !c || l->magic != XEV__LOOP_MAGIC)
 		return NULL;
-	xev__prepare(k, op, userdata, cb);
+	xev__prepare(l, k, op, userdata, cb);
 	memset(&k->u.io, 0, sizeof(k->u.io));
 	k->u.io.fd = fd;
 	return k;
@@ -34,6 +35,8 @@ static void queue(xev_loop *loop, struct xev__completion *k)
 
 static size_t clamp_len(size_t len)
 {
+	if (len > (size_t)SSIZE_MAX)
+		return len; /* a negative length cast to size_t: xev__io_check refuses it */
 	return len > XEV__MAX_RW ? XEV__MAX_RW : len;
 }
 
@@ -204,7 +207,7 @@ void xev_cancel(xev_loop *loop, xev_completion *c, xev_completion *target, void 
 
 	if (!loop || !c || l->magic != XEV__LOOP_MAGIC)
 		return;
-	xev__prepare(k, XEV__OP_CANCEL, userdata, cb);
+	xev__prepare(l, k, XEV__OP_CANCEL, userdata, cb);
 	k->u.cancel.target = t;
 	xev__add(l, k);
 	/* A target not yet submitted is stopped now, before the run that
@@ -237,6 +240,8 @@ int xev__io_check(struct xev__completion *c)
 
 	if (io->fd < 0)
 		return -EBADF;
+	if (c->op >= XEV__OP_READ && c->op <= XEV__OP_SEND && io->len > XEV__MAX_RW)
+		return -EINVAL;
 	if ((c->op == XEV__OP_PREAD || c->op == XEV__OP_PWRITE) && io->offset > (uint64_t)INT64_MAX)
 		return -EINVAL; /* io_uring would take -1 as "the file position" */
 	if ((c->op == XEV__OP_RECVMSG || c->op == XEV__OP_SENDMSG) && !io->buf)

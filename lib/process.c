@@ -142,7 +142,7 @@ void xev_process_wait(xev_watcher *w, xev_loop *loop, xev_completion *c, void *u
 
 	if (!loop || !c || l->magic != XEV__LOOP_MAGIC)
 		return;
-	xev__prepare(k, XEV__OP_PROCESS, userdata, cb);
+	xev__prepare(l, k, XEV__OP_PROCESS, userdata, cb);
 	memset(&k->u.io, 0, sizeof(k->u.io));
 	k->u.io.buf = w; /* checked when submitted: it may be deinitialised before */
 	k->u.io.fd = -1;

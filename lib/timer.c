@@ -34,7 +34,7 @@ void xev_timer_run(xev_watcher *w, xev_loop *loop, xev_completion *c, uint64_t n
 	(void)w;
 	if (!usable_loop(loop) || !c)
 		return;
-	xev__prepare(xev__comp(c), XEV__OP_TIMER, userdata, cb);
+	xev__prepare(xev__loop(loop), xev__comp(c), XEV__OP_TIMER, userdata, cb);
 	xev__timer_start(xev__loop(loop), xev__comp(c), next_ms);
 }
 
@@ -52,8 +52,11 @@ void xev_timer_reset(xev_watcher *w, xev_loop *loop, xev_completion *c, xev_comp
 		return;
 	}
 	/* In use for something else, or on another loop: not ours to touch. */
+	XEV__MISUSE_IF(t->op != XEV__OP_TIMER || t->loop != l,
+		       "the completion is in flight as another operation or on another loop");
 	if (t->op != XEV__OP_TIMER || t->loop != l)
 		return;
+	xev__debug_check_thread(l, "xev_timer_reset");
 	t->userdata = userdata;
 	t->cb = cb ? cb : t->cb;
 	xev__timer_restart(l, t, next_ms);
@@ -67,7 +70,7 @@ void xev_timer_cancel(xev_watcher *w, xev_loop *loop, xev_completion *c, xev_com
 	(void)w;
 	if (!usable_loop(loop) || !c_cancel)
 		return;
-	xev__prepare(k, XEV__OP_CANCEL, userdata, cb);
+	xev__prepare(xev__loop(loop), k, XEV__OP_CANCEL, userdata, cb);
 	k->u.cancel.target = c ? xev__comp(c) : NULL;
 	xev__add(xev__loop(loop), k);
 }
