@@ -143,7 +143,8 @@ static uint64_t event_data(int fd, uint32_t gen)
 
 static int ctl(struct xev__loop *l, int op, int fd, struct xev__fdslot *s, uint32_t mask)
 {
-	struct epoll_event ev = { .events = mask, .data.u64 = event_data(fd, s->gen) };
+	struct epoll_event ev = { .events = mask | (s->edge ? EPOLLET : 0),
+				  .data.u64 = event_data(fd, s->gen) };
 	return epoll_ctl(l->b.epoll.epfd, op, fd, &ev) < 0 ? -errno : 0;
 }
 
@@ -156,6 +157,7 @@ static int assert_registration(struct xev__loop *l, int fd, struct xev__fdslot *
 		rc = ctl(l, EPOLL_CTL_MOD, fd, s, mask);
 	if (rc == -ENOENT) {
 		s->gen++;
+		s->edge = false;
 		rc = ctl(l, EPOLL_CTL_ADD, fd, s, mask);
 		if (rc == -EEXIST) /* registered by an earlier life of the slot */
 			rc = ctl(l, EPOLL_CTL_MOD, fd, s, mask);
@@ -172,6 +174,7 @@ static void unregister(struct xev__loop *l, int fd, struct xev__fdslot *s)
 	if (s->registered)
 		ctl(l, EPOLL_CTL_DEL, fd, s, 0);
 	s->registered = false;
+	s->edge = false;
 	s->mask = 0;
 }
 
@@ -301,8 +304,12 @@ static void park(struct xev__loop *l, struct xev__completion *c)
 	need = s->mask | c->u.io.wants;
 	/* With operations parked the registration is known to be live; a
 	 * rearm repeats one on the same, still open, fd.  Otherwise the fd
-	 * may have been closed and reused since we registered it. */
-	if (!s->registered || need != s->mask || (!s->waiters.head && !(c->flags & XEV__F_REARMED)))
+	 * may have been closed and reused since we registered it.  An
+	 * edge-triggered registration is asserted for every wait: the
+	 * kernel looks at the readiness again then, which an edge that
+	 * already went by would not report. */
+	if (!s->registered || need != s->mask || s->edge ||
+	    (!s->waiters.head && !(c->flags & XEV__F_REARMED)))
 		rc = assert_registration(l, fd, s, need);
 	if (rc == -EPERM) {
 		not_pollable(l, c);
@@ -423,6 +430,7 @@ static void on_ready(struct xev__loop *l, int fd, struct xev__fdslot *s, uint32_
 	bool failed = revents & (EPOLLERR | EPOLLHUP);
 	uint32_t blocked = 0;
 	uint32_t want = wanted(s);
+	bool progress = false;
 	struct xev__completion *c, *next;
 
 	for (c = s->waiters.head; c; c = next) {
@@ -441,6 +449,16 @@ static void on_ready(struct xev__loop *l, int fd, struct xev__fdslot *s, uint32_
 		}
 		xev__list_unlink(&s->waiters, c);
 		xev__complete(l, c, r);
+		progress = true;
+	}
+	/* An error condition that the operations cannot clear (an ICMP
+	 * error queued for MSG_ERRQUEUE, say, while a recv finds no data)
+	 * stays reported by a level-triggered registration: the loop would
+	 * spin.  Edge-triggered, it is reported once more, and then only
+	 * new readiness wakes the waiters, which is all they wait for. */
+	if (failed && !progress && s->waiters.head && !s->edge) {
+		s->edge = true;
+		ctl(l, EPOLL_CTL_MOD, fd, s, s->mask);
 	}
 	/* Level-triggered: what nobody waited for fires again and again, and
 	 * so would writability nobody waits for any more.  Readability stays

@@ -234,6 +234,7 @@ struct xev__fdslot {
 	uint32_t mask;            /* events registered in the kernel */
 	uint32_t gen;             /* bumped on every EPOLL_CTL_ADD */
 	bool registered;
+	bool edge;                /* EPOLLET: an error no attempt clears is pending */
 };
 
 struct xev__epoll_state {

@@ -6,8 +6,9 @@
  * in msg_flags and as a recv flag, the same restore on an AF_UNIX
  * datagram socket whose senders have addresses of different lengths
  * (none, then a name),
- * xev_recv/xev_send on connected sockets (with ECONNREFUSED), xev_poll
- * on a UDP socket.  Every check runs on every backend.
+ * xev_recv/xev_send on connected sockets (with ECONNREFUSED), a recv
+ * waiting while an ICMP error sits on the error queue (no busy loop),
+ * xev_poll on a UDP socket.  Every check runs on every backend.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -23,7 +24,7 @@
 #include "net.h"
 
 #define GLOBAL_CHECKS 0
-#define PER_BACKEND 32
+#define PER_BACKEND 35
 #define NDGRAMS 6
 
 static int same_addr(const struct sockaddr_in *x, const struct sockaddr_in *y)
@@ -388,6 +389,75 @@ static void check_connected(xev_backend b, const char *bn)
 	tl_deinit(&t);
 }
 
+/* ---- an error that a recv cannot clear ----------------------------------- */
+
+static double thread_cpu_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* With IP_RECVERR an ICMP error waits on the socket's error queue until
+ * recvmsg(MSG_ERRQUEUE) takes it, and until then the socket polls as
+ * POLLERR while a plain recv finds nothing: a readiness backend that
+ * retried the recv on every report would spin at 100% CPU. */
+static void check_errqueue(xev_backend b, const char *bn)
+{
+	struct tl t;
+	struct sockaddr_in ra, sa, za;
+	struct tl_op o;
+	struct pollfd pfd;
+	char buf[32];
+	int rfd, sfd, zfd, one = 1, r;
+	double cpu;
+	int64_t end;
+
+	tl_init(&t, b, NULL);
+	rfd = loopback_bound(SOCK_DGRAM, &ra);
+	sfd = loopback_bound(SOCK_DGRAM, &sa);
+	zfd = loopback_bound(SOCK_DGRAM, &za);
+	close(zfd);
+	if (setsockopt(rfd, SOL_IP, IP_RECVERR, &one, sizeof one) < 0)
+		bail("IP_RECVERR");
+	if (sendto(rfd, "anyone?", 7, 0, (struct sockaddr *)&za, sizeof za) != 7)
+		bail("sendto a closed port");
+	pfd = (struct pollfd){ .fd = rfd, .events = POLLIN };
+	for (end = mono_ms() + 2000; poll(&pfd, 1, 10) == 0 && mono_ms() < end;)
+		;
+	tl_op_init(&o);
+	xev_recv(&t.loop, &o.c, rfd, buf, sizeof buf, 0, &o.r, tl_rec_cb);
+	is_int(tl_result_of(&t, &o), -ECONNREFUSED, "%s: IP_RECVERR socket after an ICMP error: recv -ECONNREFUSED",
+	       bn);
+
+	tl_op_init(&o);
+	o.r.rearm = 1;
+	xev_recv(&t.loop, &o.c, rfd, buf, sizeof buf, 0, &o.r, tl_rec_cb);
+	cpu = thread_cpu_ms();
+	for (end = mono_ms() + 200; mono_ms() < end;)
+		xev_loop_run(&t.loop, XEV_RUN_ONCE);
+	cpu = thread_cpu_ms() - cpu;
+	pfd = (struct pollfd){ .fd = rfd, .events = POLLIN };
+	poll(&pfd, 1, 0);
+	ok(o.r.calls == 0 && cpu < 100.0 && (pfd.revents & POLLERR),
+	   "%s: the error still queued (POLLERR), a pending recv waits without spinning (%.1f ms CPU in 200 ms)", bn,
+	   cpu);
+
+	/* Both arrive before the loop looks: one report for the two, and the
+	 * rearm must find the second without a new one. */
+	if (sendto(sfd, "one", 3, 0, (struct sockaddr *)&ra, sizeof ra) != 3 ||
+	    sendto(sfd, "two", 4, 0, (struct sockaddr *)&ra, sizeof ra) != 4)
+		bail("sendto");
+	WAIT_FOR(&t, o.r.calls >= 2);
+	r = o.r.first;
+	ok(r == 3 && o.r.calls == 2 && o.r.result == 4 && memcmp(buf, "two", 4) == 0,
+	   "%s: datagrams that arrive then complete it, and its rearm gets the next (%d, %d calls, %d)", bn, r,
+	   o.r.calls, o.r.result);
+	close(rfd);
+	close(sfd);
+	tl_deinit(&t);
+}
+
 /* ---- xev_poll ---------------------------------------------------------- */
 
 static void check_poll(xev_backend b, const char *bn)
@@ -428,6 +498,7 @@ static void check_backend(xev_backend b, const char *bn)
 	check_unix(b, bn);
 	check_trunc(b, bn);
 	check_connected(b, bn);
+	check_errqueue(b, bn);
 	check_poll(b, bn);
 	is_int(tap_count_fds(), fds0, "%s: no fd leaked", bn);
 }
