@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * libFuzzer target: each input byte is one step of a program of timer
- * run/reset/cancel, async notify/wait/cancel and non-blocking loop runs
- * on a small set of completions, checked against a model of what the
+ * run/reset/cancel, async notify/wait/cancel, pipe read/write/cancel and
+ * non-blocking loop runs on a small set of completions, checked against a model of what the
  * loop owes.  Any divergence aborts, which libFuzzer reports with the
  * input that caused it.  What the model holds the loop to:
  *
@@ -15,6 +15,11 @@
  *    cancel reports -ENOENT;
  *  - an async wait completes with 0 only when a notification is there to
  *    consume, and a wait with a notification pending completes;
+ *  - on a pipe, with one read and one write in flight at a time (some of
+ *    them cancelled), the bytes read are the bytes written, in order, and
+ *    none is lost: what the reads missed is still in the pipe at the end;
+ *    a cancel that reports 0 means the operation got -ECANCELED and moved
+ *    no byte, one that reports -ENOENT that it finished with its result;
  *  - at the end, after cancelling the waits, nothing is left and every
  *    completion is back with its owner.
  *
@@ -22,12 +27,15 @@
  *   make fuzz                      fixed seed, bounded, every backend
  *   fuzz/loop-fuzz fuzz/corpus     open-ended, XEV_BACKEND picks one
  */
+#define _GNU_SOURCE /* F_SETPIPE_SZ, pipe2 */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <xev.h>
 
 #define NT 8
@@ -52,6 +60,26 @@ struct asy {
 	int pending;      /* a notification no wait has consumed yet */
 	long waits, calls;
 };
+
+/* One read or one write on the pipe, and the cancel aimed at it. */
+struct pio {
+	xev_completion c, cancel;
+	int busy;         /* submitted, not called back yet */
+	int cancel_busy;  /* the cancel has not called back yet */
+	int result;       /* of the operation, once called back */
+	int cancel_result;
+	size_t len;
+	unsigned char buf[16 * 1024];
+};
+
+static int pfd[2] = { -1, -1 };
+static struct pio rd, wr;
+static uint64_t wpos, rpos; /* bytes written to the pipe, read from it */
+
+static unsigned char stream_byte(uint64_t k)
+{
+	return (unsigned char)(k % 251);
+}
 
 static struct tmr tm[NT];
 static struct asy as[NA];
@@ -122,6 +150,120 @@ static xev_cb_action on_async(xev_loop *l, xev_completion *c, int result, void *
 	return XEV_DISARM;
 }
 
+/* A cancel's report and its target's must agree (for a pipe, which the
+ * kernel can always stop): 0 and -ECANCELED, or -ENOENT and a real
+ * result.  Checked once both have called back. */
+static void check_cancel_pair(struct pio *p, const char *what)
+{
+	if (p->busy || p->cancel_busy || p->cancel_result == 1)
+		return;
+	if (p->cancel_result == 0 && p->result != -ECANCELED)
+		fail(what, p->result);
+	if (p->cancel_result == -ENOENT && p->result == -ECANCELED)
+		fail(what, p->result);
+	if (p->cancel_result != 0 && p->cancel_result != -ENOENT)
+		fail("a cancel reported neither 0 nor -ENOENT", p->cancel_result);
+	p->cancel_result = 1; /* checked */
+}
+
+static xev_cb_action on_write(xev_loop *l, xev_completion *c, int result, void *ud)
+{
+	(void)l, (void)c, (void)ud;
+	if (!wr.busy)
+		fail("a write called back while not submitted", 0);
+	if (result > 0 && (size_t)result <= wr.len)
+		wpos += (uint64_t)result;
+	else if (result != -ECANCELED)
+		fail("a write called back with a wrong result", result);
+	wr.busy = 0;
+	wr.result = result;
+	check_cancel_pair(&wr, "a write and its cancel disagree");
+	return XEV_DISARM;
+}
+
+static xev_cb_action on_read(xev_loop *l, xev_completion *c, int result, void *ud)
+{
+	(void)l, (void)c, (void)ud;
+	if (!rd.busy)
+		fail("a read called back while not submitted", 0);
+	if (result > 0 && (size_t)result <= rd.len) {
+		if (rpos + (uint64_t)result > wpos)
+			fail("a read returned more bytes than were written", result);
+		for (int i = 0; i < result; i++)
+			if (rd.buf[i] != stream_byte(rpos + (uint64_t)i))
+				fail("a read returned bytes out of order", i);
+		rpos += (uint64_t)result;
+	} else if (result != -ECANCELED) {
+		fail("a read called back with a wrong result", result);
+	}
+	rd.busy = 0;
+	rd.result = result;
+	check_cancel_pair(&rd, "a read and its cancel disagree");
+	return XEV_DISARM;
+}
+
+static xev_cb_action on_io_cancel(xev_loop *l, xev_completion *c, int result, void *ud)
+{
+	struct pio *p = ud;
+
+	(void)l, (void)c;
+	if (!p->cancel_busy)
+		fail("a cancel called back while not submitted", 0);
+	p->cancel_busy = 0;
+	p->cancel_result = result;
+	check_cancel_pair(p, p == &rd ? "a read and its cancel disagree" : "a write and its cancel disagree");
+	return XEV_DISARM;
+}
+
+/* A write from where the stream is now: one at a time, so the bytes it
+ * takes are the next ones whatever its length turns out to be. */
+static void pipe_write(xev_loop *loop, unsigned arg)
+{
+	if (wr.busy || wr.cancel_busy)
+		return;
+	wr.len = ((size_t)arg + 1) * 1024;
+	for (size_t i = 0; i < wr.len; i++)
+		wr.buf[i] = stream_byte(wpos + i);
+	wr.busy = 1;
+	wr.cancel_result = 1;
+	xev_write(loop, &wr.c, pfd[1], wr.buf, wr.len, NULL, on_write);
+}
+
+static void pipe_read(xev_loop *loop, unsigned arg)
+{
+	if (rd.busy || rd.cancel_busy)
+		return;
+	rd.len = ((size_t)arg + 1) * 256;
+	rd.busy = 1;
+	rd.cancel_result = 1;
+	xev_read(loop, &rd.c, pfd[0], rd.buf, rd.len, NULL, on_read);
+}
+
+static void pipe_cancel(xev_loop *loop, struct pio *p)
+{
+	if (!p->busy || p->cancel_busy)
+		return;
+	p->cancel_busy = 1;
+	xev_cancel(loop, &p->cancel, &p->c, p, on_io_cancel);
+}
+
+/* What no read took is still in the pipe, in order: nothing was lost,
+ * nothing read twice. */
+static void check_pipe_rest(void)
+{
+	unsigned char b[4096];
+	ssize_t n;
+
+	while ((n = read(pfd[0], b, sizeof b)) > 0) {
+		for (ssize_t i = 0; i < n; i++)
+			if (b[i] != stream_byte(rpos + (uint64_t)i))
+				fail("the bytes left in the pipe are not the ones owed", (int)i);
+		rpos += (uint64_t)n;
+	}
+	if (rpos != wpos)
+		fail("bytes written were lost", (int)(wpos - rpos));
+}
+
 static void timer_start(xev_loop *loop, struct tmr *t, uint64_t ms)
 {
 	if (t->active || t->cancel_busy)
@@ -181,9 +323,10 @@ static void run_no_wait(xev_loop *loop)
 			fail("a timer due at once did not fire in the next run", i);
 }
 
-/* A wait with a notification to consume must end; a wake-up may take a
- * moment to arrive (io_uring posts it as a completion), so poll for up to
- * a second rather than block: a lost wake-up must not hang the fuzzer. */
+/* A wait with a notification to consume must end, and so must a read
+ * with bytes in the pipe; a wake-up may take a moment to arrive (io_uring
+ * posts it as a completion), so poll for up to a second rather than
+ * block: a lost wake-up must not hang the fuzzer. */
 static void check_pending_waits_end(xev_loop *loop)
 {
 	struct timespec nap = { 0, 100000 };
@@ -197,6 +340,13 @@ static void check_pending_waits_end(xev_loop *loop)
 		if (as[i].waiting && as[i].pending)
 			fail("an async wait with a notification pending never completed", i);
 	}
+	for (int n = 0; rd.busy && !rd.cancel_busy && wpos > rpos && n < 10000; n++) {
+		run_no_wait(loop);
+		if (rd.busy)
+			nanosleep(&nap, NULL);
+	}
+	if (rd.busy && !rd.cancel_busy && wpos > rpos)
+		fail("a read with bytes waiting in the pipe never completed", (int)(wpos - rpos));
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -225,6 +375,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (xev_loop_init(&loop) != 0)
 		return 0;
+	if (pipe2(pfd, O_NONBLOCK | O_CLOEXEC) != 0) {
+		xev_loop_deinit(&loop);
+		return 0;
+	}
+	fcntl(pfd[1], F_SETPIPE_SZ, 4096); /* small: writes go short or wait */
+	rd.busy = rd.cancel_busy = wr.busy = wr.cancel_busy = 0;
+	wpos = rpos = 0;
 	memset(tm, 0, sizeof tm);
 	memset(as, 0, sizeof as);
 	xev_timer_init(&tw);
@@ -237,7 +394,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct asy *a = &as[arg % NA];
 		uint64_t ms = arg >= 14 ? 1 : arg >= 12 ? 2 : 0; /* mostly due at once */
 
-		switch (op % 8) {
+		switch (op) {
 		case 0:
 			timer_start(&loop, t, ms);
 			break;
@@ -257,6 +414,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case 5:
 			async_cancel(&loop, a);
 			break;
+		case 6:
+			pipe_write(&loop, arg);
+			break;
+		case 7:
+			pipe_read(&loop, arg);
+			break;
+		case 8:
+			pipe_cancel(&loop, arg & 1 ? &rd : &wr);
+			break;
 		default:
 			/* Never XEV_RUN_ONCE: with only an async wait left it
 			 * would sleep for good, as it should. */
@@ -268,7 +434,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check_pending_waits_end(&loop);
 	for (int i = 0; i < NA; i++)
 		async_cancel(&loop, &as[i]);
+	pipe_cancel(&loop, &rd);
+	pipe_cancel(&loop, &wr);
 	xev_loop_run(&loop, XEV_RUN_UNTIL_DONE);
+	if (rd.busy || wr.busy || rd.cancel_busy || wr.cancel_busy)
+		fail("a pipe operation or its cancel never called back", 0);
+	check_pipe_rest();
+	close(pfd[0]);
+	close(pfd[1]);
 
 	for (int i = 0; i < NT; i++) {
 		if (tm[i].active || tm[i].calls != tm[i].starts)
