@@ -44,9 +44,35 @@ static void spin_unlock(void)
 	atomic_flag_clear_explicit(&registry, memory_order_release);
 }
 
+/*
+ * fork() copies the lock as it is at that instant: held by another thread
+ * then, it would stay held in the child for good, and the child's first
+ * signal init, or the handler, would spin with every signal blocked.  The
+ * forking thread takes it across fork(), so both sides start with it free
+ * and the registry whole.
+ */
+static pthread_once_t fork_handlers_once = PTHREAD_ONCE_INIT;
+static sigset_t fork_saved; /* the forking thread's mask; it holds the lock */
+
+static void before_fork(void)
+{
+	xev__signal_registry_lock(&fork_saved);
+}
+
+static void after_fork(void)
+{
+	xev__signal_registry_unlock(&fork_saved);
+}
+
+static void install_fork_handlers(void)
+{
+	pthread_atfork(before_fork, after_fork, after_fork);
+}
+
 void xev__signal_registry_lock(sigset_t *saved)
 {
 	sigset_t all;
+	pthread_once(&fork_handlers_once, install_fork_handlers);
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, saved);
 	spin_lock();

@@ -21,6 +21,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "guard.h"
@@ -31,7 +32,7 @@
 #else
 #define GLIBC_RESERVED 0
 #endif
-#define GLOBAL_CHECKS (14 + GLIBC_RESERVED)
+#define GLOBAL_CHECKS (15 + GLIBC_RESERVED)
 #define PER_BACKEND 33
 #define SELF_KILLS 20
 
@@ -676,6 +677,65 @@ static void check_backend(xev_backend b, const char *bn)
 }
 
 /* Bad signal numbers and watchers, with no loop involved. */
+/* ---- fork while another thread uses the registry ------------------------ */
+
+static atomic_int churn_stop;
+
+static void *churn_main(void *arg)
+{
+	xev_watcher w;
+	(void)arg;
+	while (!atomic_load(&churn_stop)) {
+		if (xev_signal_init(&w, SIGUSR2) == 0)
+			xev_signal_deinit(&w);
+	}
+	return NULL;
+}
+
+/* fork() copies the registry's lock as it is at that instant; a copy
+ * taken by the other thread would never be released in the child, whose
+ * next signal init (or signal) would spin forever. */
+static void check_fork(void)
+{
+	enum { FORKS = 300 };
+	pthread_t th;
+	int hung = 0, failed = 0;
+
+	atomic_store(&churn_stop, 0);
+	start_thread(&th, churn_main, NULL);
+	for (int i = 0; i < FORKS; i++) {
+		int status;
+		pid_t pid = fork();
+		if (pid < 0)
+			bail("fork failed");
+		if (pid == 0) {
+			xev_watcher w;
+			if (xev_signal_init(&w, SIGUSR1) != 0)
+				_exit(2);
+			xev_signal_deinit(&w);
+			_exit(0);
+		}
+		/* A stuck child spins with every signal blocked: SIGKILL it. */
+		for (int64_t end = mono_ms() + 2000; waitpid(pid, &status, WNOHANG) == 0;) {
+			if (mono_ms() > end) {
+				kill(pid, SIGKILL);
+				waitpid(pid, &status, 0);
+				hung++;
+				break;
+			}
+			sleep_ms(1);
+		}
+		failed += !WIFEXITED(status) || WEXITSTATUS(status) != 0;
+		if (hung > 2)
+			break; /* enough to tell; do not spend the test's time limit */
+	}
+	atomic_store(&churn_stop, 1);
+	pthread_join(th, NULL);
+	ok(failed == 0, "%d forks while another thread inits and deinits signal watchers: every child could init "
+			"one (%d hung, %d failed)",
+	   FORKS, hung, failed);
+}
+
 static void check_global(void)
 {
 	static const struct {
@@ -719,6 +779,7 @@ int main(void)
 	set_stray();
 	set_action(SIGCHLD, SIG_DFL, 0);
 	check_global();
+	check_fork();
 	tap_each_backend(PER_BACKEND, check_backend);
 	return done_testing();
 }
