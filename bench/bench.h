@@ -46,25 +46,29 @@ static inline double bench_cpu(void)
 	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
+/* A "# " line on stderr, after prefix. */
+static inline void bench_vnote(const char *prefix, const char *fmt, va_list ap)
+{
+	fputs(prefix, stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
 static inline void bench_note(const char *fmt, ...)
 {
 	va_list ap;
-	fputs("# ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	bench_vnote("# ", fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 /* Prints why and exits 1: a benchmark that went wrong has no figure. */
 static inline void bench_fail(const char *fmt, ...)
 {
 	va_list ap;
-	fputs("# FAILED: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	bench_vnote("# FAILED: ", fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 	exit(1);
 }
 

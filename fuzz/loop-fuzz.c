@@ -29,6 +29,7 @@
  */
 #define _GNU_SOURCE /* F_SETPIPE_SZ, pipe2 */
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -323,30 +324,39 @@ static void run_no_wait(xev_loop *loop)
 			fail("a timer due at once did not fire in the next run", i);
 }
 
+static bool async_owed(int i)
+{
+	return as[i].waiting && as[i].pending;
+}
+
+static bool read_owed(int i)
+{
+	(void)i;
+	return rd.busy && !rd.cancel_busy && wpos > rpos;
+}
+
 /* A wait with a notification to consume must end, and so must a read
  * with bytes in the pipe; a wake-up may take a moment to arrive (io_uring
  * posts it as a completion), so poll for up to a second rather than
  * block: a lost wake-up must not hang the fuzzer. */
-static void check_pending_waits_end(xev_loop *loop)
+static void run_until_paid(xev_loop *loop, bool (*owed)(int), int i, const char *what)
 {
 	struct timespec nap = { 0, 100000 };
 
-	for (int i = 0; i < NA; i++) {
-		for (int n = 0; as[i].waiting && as[i].pending && n < 10000; n++) {
-			run_no_wait(loop);
-			if (as[i].waiting)
-				nanosleep(&nap, NULL);
-		}
-		if (as[i].waiting && as[i].pending)
-			fail("an async wait with a notification pending never completed", i);
-	}
-	for (int n = 0; rd.busy && !rd.cancel_busy && wpos > rpos && n < 10000; n++) {
+	for (int n = 0; owed(i) && n < 10000; n++) {
 		run_no_wait(loop);
-		if (rd.busy)
+		if (owed(i))
 			nanosleep(&nap, NULL);
 	}
-	if (rd.busy && !rd.cancel_busy && wpos > rpos)
-		fail("a read with bytes waiting in the pipe never completed", (int)(wpos - rpos));
+	if (owed(i))
+		fail(what, i);
+}
+
+static void check_pending_waits_end(xev_loop *loop)
+{
+	for (int i = 0; i < NA; i++)
+		run_until_paid(loop, async_owed, i, "an async wait with a notification pending never completed");
+	run_until_paid(loop, read_owed, 0, "a read with bytes waiting in the pipe never completed");
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);

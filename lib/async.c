@@ -101,10 +101,16 @@ void xev__async_submit(struct xev__loop *l, struct xev__completion *c)
 {
 	c->state = XEV__ACTIVE;
 	xev__list_push(&l->async_waits, c);
-	c->u.async.w->waiters++;
-	atomic_store(&c->u.async.w->loop, l);
-	/* Look at the pending flag before the next wait: a notify may have
-	 * come before the wait was queued. */
+	xev__async_listen(l, c->u.async.w);
+}
+
+/* A wait on a starts: from here on a notify of a signals l.  The loop
+ * looks at a's pending flag before its next wait, since a notify may have
+ * come before the wait was queued. */
+void xev__async_listen(struct xev__loop *l, struct xev__async *a)
+{
+	a->waiters++;
+	atomic_store(&a->loop, l);
 	atomic_store(&l->async_pending, 1);
 }
 

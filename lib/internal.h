@@ -383,10 +383,11 @@ XEV__HIDDEN struct xev__completion *xev__heap_first(const struct xev__loop *l);
  * compile to nothing.
  */
 #ifdef XEV_DEBUG
-#define XEV__MISUSE_IF(cond, what) ((cond) ? xev__misuse(__func__, (what)) : (void)0)
+#define XEV__MISUSE(what) xev__misuse(__func__, (what))
 #else
-#define XEV__MISUSE_IF(cond, what) ((void)0)
+#define XEV__MISUSE(what) ((void)0)
 #endif
+#define XEV__MISUSE_IF(cond, what) ((cond) ? XEV__MISUSE(what) : (void)0)
 XEV__HIDDEN _Noreturn void xev__misuse(const char *fn, const char *what);
 XEV__HIDDEN void xev__debug_check_thread(struct xev__loop *l, const char *fn);
 
@@ -403,6 +404,7 @@ XEV__HIDDEN void xev__async_scan(struct xev__loop *l);
 XEV__HIDDEN void xev__async_loop_gone(struct xev__loop *l);
 XEV__HIDDEN void xev__loop_signal(struct xev__loop *l);
 XEV__HIDDEN void xev__async_fire(struct xev__async *a);
+XEV__HIDDEN void xev__async_listen(struct xev__loop *l, struct xev__async *a);
 XEV__HIDDEN void xev__async_release(struct xev__async *a);
 XEV__HIDDEN void xev__async_wait_on(struct xev__async *a, uint32_t magic, enum xev__op op,
 				    xev_loop *loop, xev_completion *c, void *userdata, xev_cb cb);

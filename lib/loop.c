@@ -484,13 +484,15 @@ static unsigned dispatch(struct xev__loop *l)
 
 static int64_t wait_timeout(struct xev__loop *l, xev_run_mode_t mode)
 {
+	struct xev__completion *next;
 	int64_t t;
 
 	if (mode == XEV_RUN_NO_WAIT || l->ready.head)
 		return 0;
-	if (!xev__heap_first(l))
+	next = xev__heap_first(l);
+	if (!next)
 		return -1;
-	t = xev__heap_first(l)->u.timer.deadline - xev__clock_ns();
+	t = next->u.timer.deadline - xev__clock_ns();
 	return t > 0 ? t : 0;
 }
 

@@ -191,12 +191,10 @@ void xev__process_submit(struct xev__loop *l, struct xev__completion *c)
 	c->flags |= XEV__F_SIGCHLD;
 	xev__list_push(&l->child_waits, c);
 	l->signal_handler_seen = true;
-	p->sub.a.waiters++;
-	atomic_store(&p->sub.a.loop, l);
 	/* The child may have ended before anyone listened for SIGCHLD: look
 	 * once without waiting for one. */
 	atomic_store(&p->sub.a.pending, 1);
-	atomic_store(&l->async_pending, 1);
+	xev__async_listen(l, &p->sub.a);
 }
 
 /* After a SIGCHLD (or any wake-up): reaps the watched children that ended.

@@ -52,10 +52,10 @@ void xev_timer_reset(xev_watcher *w, xev_loop *loop, xev_completion *c, xev_comp
 		return;
 	}
 	/* In use for something else, or on another loop: not ours to touch. */
-	XEV__MISUSE_IF(t->op != XEV__OP_TIMER || t->loop != l,
-		       "the completion is in flight as another operation or on another loop");
-	if (t->op != XEV__OP_TIMER || t->loop != l)
+	if (t->op != XEV__OP_TIMER || t->loop != l) {
+		XEV__MISUSE("the completion is in flight as another operation or on another loop");
 		return;
+	}
 	xev__debug_check_thread(l, "xev_timer_reset");
 	t->userdata = userdata;
 	t->cb = cb ? cb : t->cb;
