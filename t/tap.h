@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "xev.h"
+#include "backends.h" /* lib/: the backend list and capabilities */
 
 #define TAP_STR_(x) #x
 #define TAP_STR(x) TAP_STR_(x)
@@ -95,10 +96,22 @@ static inline int done_testing(void)
 	return tap_run == tap_plan ? 0 : 1;
 }
 
-/* The backends a test runs on, in order; skip the ones not usable here. */
-static const xev_backend tap_backends[] = { XEV_BACKEND_IO_URING, XEV_BACKEND_EPOLL,
-					    XEV_BACKEND_KQUEUE, XEV_BACKEND_POLL };
+/* The backends a test runs on, in the library's own order (lib/backends.h),
+ * skipping the ones not usable here, and what each can do: tests ask
+ * tap_caps(b) & XEV__CAP_..., never which backend b is. */
+#define TAP_BACKEND_ID(name, id, caps) id,
+#define TAP_BACKEND_CAPS(name, id, caps) caps,
+static const xev_backend tap_backends[] = { XEV__BACKENDS(TAP_BACKEND_ID) };
+static const unsigned tap_backend_caps[] = { XEV__BACKENDS(TAP_BACKEND_CAPS) };
 #define TAP_NBACKENDS ((int)(sizeof(tap_backends) / sizeof(tap_backends[0])))
+
+static inline unsigned tap_caps(xev_backend b)
+{
+	for (int i = 0; i < TAP_NBACKENDS; i++)
+		if (tap_backends[i] == b)
+			return tap_backend_caps[i];
+	return 0;
+}
 
 /* XEV_TEST_BACKENDS="epoll" (names separated by commas or blanks) limits
  * the run to those backends: make check-valgrind uses it, valgrind not
