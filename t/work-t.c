@@ -5,7 +5,8 @@
  * pool; a NULL, uninitialised or shut-down pool; a NULL fn; XEV_REARM;
  * cancellation of a queued and of a running work; XEV_RUN_UNTIL_DONE
  * waits for work; regular-file operations on a loop whose options name a
- * pool (epoll does them there; io_uring natively), and the other fd
+ * pool (a backend without XEV__CAP_NATIVE_FILES does them there, one
+ * with it in the kernel), and the other fd
  * operations on such a loop.  Every check runs on every backend.
  */
 #define _GNU_SOURCE
@@ -375,6 +376,8 @@ static void check_files(xev_backend b, const char *bn)
 	atomic_int release;
 	char buf[4][32];
 	int fd = temp_file("xev-work-t"), p[2], base;
+	/* Files on the pool: the backend has no XEV__CAP_NATIVE_FILES. */
+	int on_pool = !(tap_caps(b) & XEV__CAP_NATIVE_FILES);
 
 	tap_loop_init_pool(&loop, b, &pool4);
 	loop_id = 1;
@@ -411,8 +414,9 @@ static void check_files(xev_backend b, const char *bn)
 	close(p[1]);
 	xev_loop_deinit(&loop);
 
-	/* With the pool's only worker busy, epoll's file operations wait
-	 * for it (a queued one can be cancelled); io_uring's do not. */
+	/* With the pool's only worker busy, the file operations of a backend
+	 * that does files on the pool wait for it (a queued one can be
+	 * cancelled); native ones do not. */
 	tap_loop_init_pool(&loop, b, &pool1);
 	atomic_init(&release, 0);
 	hold_worker(&loop, &blk, &wb, &release);
@@ -425,30 +429,31 @@ static void check_files(xev_backend b, const char *bn)
 		xev_loop_run(&loop, XEV_RUN_NO_WAIT);
 		sleep_ms(2);
 	}
-	if (b == XEV_BACKEND_EPOLL)
+	if (on_pool)
 		ok(r[0].calls == 0 && r[1].calls == 0,
-		   "%s: with the pool's only worker busy, file pread/pwrite wait for it (%d, %d calls)", bn, r[0].calls,
-		   r[1].calls);
+		   "%s, files on the pool: with its only worker busy, file pread/pwrite wait for it (%d, %d calls)", bn,
+		   r[0].calls, r[1].calls);
 	else
 		ok(r[0].calls == 1 && r[0].result == 5 && r[1].calls == 1 && r[1].result == 5,
-		   "%s: with the pool's only worker busy, file pread/pwrite still complete (native: %d, %d)", bn,
+		   "%s, native files: with the pool's only worker busy, file pread/pwrite still complete (%d, %d)", bn,
 		   r[0].result, r[1].result);
 	base = ncb;
 	xev_cancel(&loop, &cn, &c[1], &rc, file_cb);
-	run_until(&loop, &ncb, base + (b == XEV_BACKEND_EPOLL ? 2 : 1));
-	if (b == XEV_BACKEND_EPOLL)
+	run_until(&loop, &ncb, base + (on_pool ? 2 : 1));
+	if (on_pool)
 		ok(rc.calls == 1 && rc.result == 0 && r[1].calls == 1 && r[1].result == -ECANCELED,
-		   "%s: a file pwrite queued on the busy pool is cancelled: -ECANCELED, canceller 0 (%d, %d)", bn,
-		   r[1].result, rc.result);
+		   "%s, files on the pool: a file pwrite queued on the busy pool is cancelled: -ECANCELED, "
+		   "canceller 0 (%d, %d)",
+		   bn, r[1].result, rc.result);
 	else
 		ok(rc.calls == 1 && rc.result == -ENOENT && r[1].calls == 1,
-		   "%s: cancel of the finished file pwrite: -ENOENT, not called again (%d, %d calls)", bn, rc.result,
-		   r[1].calls);
+		   "%s, native files: cancel of the finished file pwrite: -ENOENT, not called again (%d, %d calls)", bn,
+		   rc.result, r[1].calls);
 	atomic_store(&release, 1);
-	run_until(&loop, &ncb, ncb + (b == XEV_BACKEND_EPOLL ? 2 : 1));
+	run_until(&loop, &ncb, ncb + (on_pool ? 2 : 1));
 	{
 		char now[6] = { 0 };
-		int want = b == XEV_BACKEND_EPOLL ? 'H' : 'X';
+		int want = on_pool ? 'H' : 'X';
 		if (pread(fd, now, 5, 0) != 5)
 			bail("pread failed");
 		ok(r[0].calls == 1 && r[0].result == 5 && wb.calls == 1 && wb.result == 0 && now[0] == want,
