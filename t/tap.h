@@ -113,6 +113,27 @@ static inline unsigned tap_caps(xev_backend b)
 	return 0;
 }
 
+/* The backend XEV_BACKEND_AUTO should pick here, refused (if not AUTO)
+ * taken as refused by the kernel: the first usable one in tap_backends
+ * order, except that a kqueue built on Linux (through libkqueue, for the
+ * tests) is never picked.  XEV_BACKEND_AUTO when there is none.  (Which
+ * backend AUTO picks is the one question about ids, not capabilities.) */
+static inline xev_backend tap_auto_pick(xev_backend refused)
+{
+	for (int i = 0; i < TAP_NBACKENDS; i++) {
+		xev_backend b = tap_backends[i];
+		if (b == refused)
+			continue;
+#ifdef __linux__
+		if (b == XEV_BACKEND_KQUEUE)
+			continue;
+#endif
+		if (xev_backend_available(b))
+			return b;
+	}
+	return XEV_BACKEND_AUTO;
+}
+
 /* XEV_TEST_BACKENDS="epoll" (names separated by commas or blanks) limits
  * the run to those backends: make check-valgrind uses it, valgrind not
  * knowing every io_uring wake-up path. */
