@@ -125,8 +125,17 @@ void xev__async_scan(struct xev__loop *l)
 			continue;
 		xev__list_unlink(&l->async_waits, c);
 		xev__async_release(a);
-		xev__complete(l, c, c->op == XEV__OP_SIGNAL_WAIT ? ((struct xev__sigsub *)a)->signo : 0);
+		xev__complete(l, c, a->fired_result);
 	}
+}
+
+int xev__async_cancel(struct xev__loop *l, struct xev__completion *t, struct xev__completion *canceller)
+{
+	(void)canceller;
+	xev__list_unlink(&l->async_waits, t);
+	xev__async_release(t->u.async.w);
+	xev__complete(l, t, -ECANCELED);
+	return 0;
 }
 
 void xev__async_loop_gone(struct xev__loop *l)

@@ -7,12 +7,36 @@
  * Every fd operation is one SQE whose user_data is its completion; the
  * kernel holds it until its CQE is reaped.
  */
-#include "internal.h"
+#include "backend.h"
 
+#include <liburing.h>
 #include <poll.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
+
+#ifndef XEV_USE_EVENTFD
+#error "the io_uring backend wakes its ring through an eventfd (configure enables both)"
+#endif
+
+struct uring_state {
+	struct io_uring ring;
+	struct xev__wakeup wake; /* an eventfd, never drained (arm_wake) */
+	uint64_t wake_buf;       /* target of the read on the wake-up eventfd */
+	bool wake_armed;         /* a wait on the wake-up eventfd is in the kernel */
+	bool wake_by_read;       /* multishot poll refused: one read per wake-up */
+	bool ext_arg;            /* kernel takes a wait timeout without an SQE */
+	uint32_t inflight;       /* completions the kernel holds */
+	struct xev__list active; /* those completions */
+};
+XEV__STATE_FITS(struct uring_state);
+
+static struct uring_state *uring_of(struct xev__loop *l)
+{
+	return XEV__BACKEND_STATE(l, struct uring_state);
+}
+
+/* A cancellation was sent for it: the kernel's -EINTR means -ECANCELED. */
+#define F_CANCEL_SENT XEV__F_BACKEND_0
 
 /* user_data of our own SQEs; completions are pointers, never this small. */
 #define WAKE_TAG ((uint64_t)1)
@@ -61,7 +85,7 @@ static int uring_probe(void)
 
 static int uring_init(struct xev__loop *l, const struct xev__options *o)
 {
-	struct xev__uring_state *u = &l->b.uring;
+	struct uring_state *u = uring_of(l);
 	unsigned features = 0;
 	int rc;
 
@@ -69,9 +93,10 @@ static int uring_init(struct xev__loop *l, const struct xev__options *o)
 	if (rc < 0)
 		return rc;
 	u->ext_arg = (features & IORING_FEAT_EXT_ARG) != 0;
-	l->wake_fd = eventfd(0, EFD_CLOEXEC);
-	if (l->wake_fd < 0) {
-		rc = -errno;
+	/* Blocking reads: where multishot poll is refused, the kernel's own
+	 * read of it must wait rather than say EAGAIN. */
+	rc = xev__wakeup_open(&u->wake, false);
+	if (rc < 0) {
 		io_uring_queue_exit(&u->ring);
 		return rc;
 	}
@@ -97,7 +122,7 @@ static struct io_uring_sqe *get_sqe(struct io_uring *ring)
 
 /* The completion a CQE finishes, which the kernel no longer holds; NULL
  * for our own requests and liburing's timeout (old kernels). */
-static struct xev__completion *completion_of(struct xev__uring_state *u, struct io_uring_cqe *cqe)
+static struct xev__completion *completion_of(struct uring_state *u, struct io_uring_cqe *cqe)
 {
 	struct xev__completion *c;
 
@@ -122,7 +147,7 @@ static struct xev__completion *completion_of(struct xev__uring_state *u, struct 
  */
 static void reclaim_inflight(struct xev__loop *l)
 {
-	struct xev__uring_state *u = &l->b.uring;
+	struct uring_state *u = uring_of(l);
 	struct io_uring_cqe *cqe;
 	int rounds = 0;
 
@@ -162,15 +187,14 @@ static void reclaim_inflight(struct xev__loop *l)
 
 static void uring_deinit(struct xev__loop *l)
 {
-	struct xev__uring_state *u = &l->b.uring;
+	struct uring_state *u = uring_of(l);
 	struct xev__completion *c;
 
 	reclaim_inflight(l);
 	while ((c = xev__list_pop(&u->active)))
 		c->state = XEV__DEAD;
 	io_uring_queue_exit(&u->ring);
-	close(l->wake_fd);
-	l->wake_fd = -1;
+	xev__wakeup_close(&u->wake);
 }
 
 /* Puts c in an SQE. */
@@ -179,7 +203,7 @@ static void prep(struct io_uring_sqe *sqe, struct xev__completion *c)
 	struct xev__io_op *io = &c->u.io;
 	unsigned len = (unsigned)io->len;
 
-	switch (c->op) {
+	switch (xev__io_kind(c)) {
 	case XEV__OP_READ:
 		io_uring_prep_read(sqe, io->fd, io->buf, len, (uint64_t)-1);
 		break;
@@ -219,15 +243,12 @@ static void prep(struct io_uring_sqe *sqe, struct xev__completion *c)
 	case XEV__OP_POLL:
 		io_uring_prep_poll_add(sqe, io->fd, (unsigned)io->flags);
 		break;
-	case XEV__OP_PROCESS:
-		io_uring_prep_poll_add(sqe, io->fd, POLLIN);
-		break;
 	}
 	io_uring_sqe_set_data(sqe, c);
 }
 
 /* The kernel now holds c. */
-static void hold(struct xev__uring_state *u, struct xev__completion *c)
+static void hold(struct uring_state *u, struct xev__completion *c)
 {
 	c->state = XEV__ACTIVE;
 	xev__list_push(&u->active, c);
@@ -236,7 +257,7 @@ static void hold(struct xev__uring_state *u, struct xev__completion *c)
 
 static void uring_submit(struct xev__loop *l, struct xev__completion *c)
 {
-	struct xev__uring_state *u = &l->b.uring;
+	struct uring_state *u = uring_of(l);
 	struct io_uring_sqe *sqe = get_sqe(&u->ring);
 
 	if (!sqe) {
@@ -250,14 +271,14 @@ static void uring_submit(struct xev__loop *l, struct xev__completion *c)
 static int uring_cancel(struct xev__loop *l, struct xev__completion *t,
 			struct xev__completion *canceller)
 {
-	struct xev__uring_state *u = &l->b.uring;
+	struct uring_state *u = uring_of(l);
 	struct io_uring_sqe *sqe = get_sqe(&u->ring);
 
 	if (!sqe)
 		return -EBUSY;
 	io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)t, 0);
 	io_uring_sqe_set_data(sqe, canceller);
-	t->flags |= XEV__F_CANCEL_SENT;
+	t->flags |= F_CANCEL_SENT;
 	hold(u, canceller);
 	return XEV__PENDING;
 }
@@ -268,7 +289,7 @@ static int result_of(struct xev__completion *c, int res)
 	if (c->op == XEV__OP_CANCEL)
 		/* Already running: the kernel interrupts it; it completes soon. */
 		return res == -EALREADY ? 0 : res;
-	if (res == -EINTR && (c->flags & XEV__F_CANCEL_SENT))
+	if (res == -EINTR && (c->flags & F_CANCEL_SENT))
 		return -ECANCELED;
 	return res;
 }
@@ -282,35 +303,21 @@ static int result_of(struct xev__completion *c, int res)
  */
 static void arm_wake(struct xev__loop *l)
 {
-	struct xev__uring_state *u = &l->b.uring;
+	struct uring_state *u = uring_of(l);
 	struct io_uring_sqe *sqe = get_sqe(&u->ring);
 	if (!sqe)
 		return;
 	if (u->wake_by_read)
-		io_uring_prep_read(sqe, l->wake_fd, &u->wake_buf, sizeof(u->wake_buf), 0);
+		io_uring_prep_read(sqe, u->wake.rfd, &u->wake_buf, sizeof(u->wake_buf), 0);
 	else
-		io_uring_prep_poll_multishot(sqe, l->wake_fd, POLLIN);
+		io_uring_prep_poll_multishot(sqe, u->wake.rfd, POLLIN);
 	io_uring_sqe_set_data64(sqe, WAKE_TAG);
 	u->wake_armed = true;
 }
 
-/* A CQE's completion goes to the ready list, except a child whose pidfd
- * said "ended" before waitpid() agrees: that one waits again. */
-static void finish(struct xev__loop *l, struct xev__completion *c, int res)
-{
-	if (c->op == XEV__OP_PROCESS && res >= 0) {
-		res = xev__process_collect(c);
-		if (res == -EAGAIN) {
-			uring_submit(l, c);
-			return;
-		}
-	}
-	xev__complete(l, c, res);
-}
-
 static void reap(struct xev__loop *l)
 {
-	struct xev__uring_state *u = &l->b.uring;
+	struct uring_state *u = uring_of(l);
 	struct io_uring_cqe *cqe;
 	unsigned head, seen = 0;
 
@@ -319,7 +326,7 @@ static void reap(struct xev__loop *l)
 
 		seen++;
 		if (c)
-			finish(l, c, result_of(c, cqe->res));
+			xev__complete(l, c, result_of(c, cqe->res));
 	}
 	io_uring_cq_advance(&u->ring, seen);
 }
@@ -334,7 +341,7 @@ static bool needs_enter(struct io_uring *ring)
 
 static int uring_wait(struct xev__loop *l, int64_t timeout_ns)
 {
-	struct xev__uring_state *u = &l->b.uring;
+	struct uring_state *u = uring_of(l);
 	struct io_uring_cqe *cqe;
 	int rc;
 
@@ -359,15 +366,10 @@ static int uring_wait(struct xev__loop *l, int64_t timeout_ns)
 
 static void uring_wake(struct xev__loop *l)
 {
-	uint64_t one = 1;
-	ssize_t n;
-	do
-		n = write(l->wake_fd, &one, sizeof(one));
-	while (n < 0 && errno == EINTR);
+	xev__wakeup_signal(&uring_of(l)->wake);
 }
 
 const struct xev__backend xev__backend_io_uring = {
-	.name = "io_uring",
 	.id = XEV_BACKEND_IO_URING,
 	.probe = uring_probe,
 	.init = uring_init,

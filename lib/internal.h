@@ -21,10 +21,6 @@
 
 #include "xev.h"
 
-#ifdef XEV_HAVE_IO_URING
-#include <liburing.h>
-#endif
-
 #define XEV__HIDDEN __attribute__((visibility("hidden")))
 #define XEV__LIKELY(x) __builtin_expect(!!(x), 1)
 #define XEV__UNLIKELY(x) __builtin_expect(!!(x), 0)
@@ -61,10 +57,30 @@ enum xev__op {
 	XEV__OP_SIGNAL_WAIT,
 };
 
-static inline bool xev__op_is_fd(unsigned op)
-{
-	return op >= XEV__OP_READ && op <= XEV__OP_PROCESS;
-}
+#define XEV__NOPS (XEV__OP_SIGNAL_WAIT + 1)
+
+/*
+ * One kind of operation: how the loop starts, stops, repeats and finishes
+ * it (loop.c holds the table, xev__ops, indexed by enum xev__op).
+ */
+struct xev__opkind {
+	const char *call; /* the public function that queues it, for messages */
+	/* The descriptor operation a backend performs for it (an fd op kind,
+	 * XEV__OP_READ .. XEV__OP_POLL), or 0: the loop does it alone. */
+	uint8_t io;
+	/* Starts a submitted (QUEUED) completion. */
+	void (*submit)(struct xev__loop *l, struct xev__completion *c);
+	/* Stops an ACTIVE one: the canceller's result, or XEV__PENDING when
+	 * the backend will give it later. */
+	int (*cancel)(struct xev__loop *l, struct xev__completion *t,
+		      struct xev__completion *canceller);
+	/* Puts it back to work after XEV_REARM; NULL: queued like new. */
+	void (*rearm)(struct xev__loop *l, struct xev__completion *c);
+	/* With XEV__F_SETTLE, before its callback: false when it is not
+	 * finished after all and went back to work. */
+	bool (*settle)(struct xev__loop *l, struct xev__completion *c);
+};
+extern const struct xev__opkind xev__ops[XEV__NOPS] XEV__HIDDEN;
 
 /*
  * Where a completion is.  Everything but DEAD reads as
@@ -77,7 +93,8 @@ enum xev__state {
 	XEV__READY,   /* result known, on loop->ready, callback not yet run */
 };
 
-/* Flags of a completion. */
+/* Flags of a completion.  The loop's own are the low byte; the high one
+ * belongs to whichever backend holds the completion. */
 enum {
 	/* Cancelled while QUEUED: complete with -ECANCELED when submitted. */
 	XEV__F_CANCELED = 1u << 0,
@@ -85,18 +102,17 @@ enum {
 	XEV__F_RESET = 1u << 1,
 	/* Queued again by XEV_REARM: same fd, same arguments. */
 	XEV__F_REARMED = 1u << 2,
-	/* io_uring: a cancellation was sent for it. */
-	XEV__F_CANCEL_SENT = 1u << 3,
+	/* Its kind's settle hook runs before its callback. */
+	XEV__F_SETTLE = 1u << 3,
 	/* On a thread pool (loop->offloaded). */
 	XEV__F_OFFLOADED = 1u << 4,
-	/* epoll: a non-blocking connect is in progress. */
-	XEV__F_CONNECTING = 1u << 5,
 	/* A cancel that already stopped its queued target: result 0. */
-	XEV__F_DECIDED = 1u << 6,
-	/* A process wait on loop->child_waits (no pidfd): SIGCHLD drives it. */
-	XEV__F_SIGCHLD = 1u << 7,
+	XEV__F_DECIDED = 1u << 5,
 	/* A timer on loop->run (the sorted list), not in the heap. */
-	XEV__F_IN_RUN = 1u << 8,
+	XEV__F_IN_RUN = 1u << 6,
+	/* Backend-private: each backend names these for its own use. */
+	XEV__F_BACKEND_0 = 1u << 8,
+	XEV__F_BACKEND_1 = 1u << 9,
 };
 
 /* A backend's cancel hook returns this when the canceller's result will
@@ -128,11 +144,14 @@ struct xev__cancel_op {
 	struct xev__completion *target;
 };
 
-/* Every fd operation and xev_work. */
+/* Every fd operation, xev_work and process waits. */
 struct xev__io_op {
+	/* Buffer, msghdr or sockaddr; a process wait's watcher.  First, so
+	 * that it shares its place with xev__async_op.w: a process wait is an
+	 * async wait when no pidfd drives it. */
+	void *buf;
 	int fd;
 	int flags;                /* send/recv flags, shutdown's how, poll's events */
-	void *buf;                /* buffer, msghdr or sockaddr */
 	size_t len;               /* buffer length; connect's addrlen */
 	uint64_t offset;          /* pread/pwrite */
 	socklen_t *addrlen;       /* accept */
@@ -141,7 +160,7 @@ struct xev__io_op {
 	socklen_t saved_namelen;
 	int saved_msg_flags;
 	size_t saved_controllen;
-	uint32_t wants;           /* epoll: the events it waits for */
+	uint32_t wants;           /* readiness backends: the poll(2) events it waits for */
 	void (*fn)(void *);       /* xev_work */
 	xev_threadpool *pool;     /* where it is offloaded */
 	xev_threadpool_task task; /* its pool task */
@@ -165,9 +184,17 @@ struct xev__completion {
 	} u;
 };
 
+/* What a backend performs for c: an fd operation kind, or 0. */
+static inline unsigned xev__io_kind(const struct xev__completion *c)
+{
+	return xev__ops[c->op].io;
+}
+
 /* An async watcher. */
 struct xev__async {
 	uint32_t magic;
+	/* What a wait on it completes with: 0, or the signal's number. */
+	int32_t fired_result;
 	/* Set by notify, consumed by the loop that waits on this watcher. */
 	atomic_int pending;
 	/* The loop a wait is queued on, or NULL. */
@@ -214,35 +241,9 @@ struct xev__options {
 
 struct xev__backend;
 
-struct xev__uring_state {
-#ifdef XEV_HAVE_IO_URING
-	struct io_uring ring;
-	uint64_t wake_buf;     /* target of the read on the wake-up eventfd */
-	bool wake_armed;       /* a wait on the wake-up eventfd is in the kernel */
-	bool wake_by_read;     /* multishot poll refused: one read per wake-up */
-	bool ext_arg;          /* kernel takes a wait timeout without an SQE */
-	uint32_t inflight;     /* completions the kernel holds */
-	struct xev__list active; /* those completions */
-#else
-	int unused;
-#endif
-};
-
-/* epoll: what the loop knows of one file descriptor. */
-struct xev__fdslot {
-	struct xev__list waiters; /* parked operations, in order */
-	uint32_t mask;            /* events registered in the kernel */
-	uint32_t gen;             /* bumped on every EPOLL_CTL_ADD */
-	bool registered;
-	bool edge;                /* EPOLLET: an error no attempt clears is pending */
-};
-
-struct xev__epoll_state {
-	int epfd;
-	bool have_pwait2;
-	uint32_t nfds;            /* size of fds */
-	struct xev__fdslot *fds;  /* indexed by fd, grown on demand */
-};
+/* Room in the loop for the state of whichever backend it uses; each
+ * backend asserts that its state fits (xev__backend_state). */
+#define XEV__BACKEND_STATE_SIZE 304
 
 struct xev__loop {
 	uint32_t magic;
@@ -260,53 +261,21 @@ struct xev__loop {
 	struct xev__completion *run_head, *run_tail; /* timers in deadline order */
 	uint64_t ntimers;
 	xev_threadpool *pool;
-	int wake_fd;                     /* eventfd: other threads wake us */
 	atomic_int sleeping;             /* blocked (or about to block) in the kernel */
 	atomic_int async_pending;        /* a watcher was notified or pool work finished */
 	atomic_int signalling;           /* other threads inside xev__loop_signal */
 	struct xev__list offloaded;      /* ACTIVE on a thread pool */
 	_Atomic(struct xev__completion *) remote_done; /* finished there (a stack) */
 	atomic_uint remote_busy;         /* pool tasks that may still touch the loop */
-	struct xev__list child_waits;    /* ACTIVE process waits driven by SIGCHLD */
 	bool signal_handler_seen;        /* the signal handler may know this loop */
 	pthread_t run_thread;            /* in xev_loop_run, for debug checks */
+	/* The backend's own state (xev__backend_state). */
 	union {
-		struct xev__uring_state uring;
-		struct xev__epoll_state epoll;
+		max_align_t align;
+		unsigned char bytes[XEV__BACKEND_STATE_SIZE];
 	} b;
 };
 #define XEV__LOOP_MAGIC 0x7865766cu /* "xevl" */
-
-/* The hooks a backend provides; see loop.c for how they are used. */
-struct xev__backend {
-	const char *name;
-	xev_backend id;
-	/* Is the kernel willing?  Called by xev_backend_available(). */
-	int (*probe)(void);
-	/* Set up kernel resources, loop->wake_fd included. */
-	int (*init)(struct xev__loop *l, const struct xev__options *o);
-	void (*deinit)(struct xev__loop *l);
-	/* Submit what is pending and wait up to timeout_ns (-1: forever,
-	 * 0: do not block) for the kernel; put finished completions on
-	 * loop->ready. */
-	int (*wait)(struct xev__loop *l, int64_t timeout_ns);
-	/* Start an fd operation: hand it to the kernel (state ACTIVE) or
-	 * complete it at once. */
-	void (*submit)(struct xev__loop *l, struct xev__completion *c);
-	/* Stop an ACTIVE fd operation: the canceller's result, or
-	 * XEV__PENDING when the backend will complete the canceller. */
-	int (*cancel)(struct xev__loop *l, struct xev__completion *target,
-		      struct xev__completion *canceller);
-	/* Interrupts a wait from another thread. */
-	void (*wake)(struct xev__loop *l);
-};
-
-#ifdef XEV_HAVE_IO_URING
-extern const struct xev__backend xev__backend_io_uring XEV__HIDDEN;
-#endif
-#ifdef XEV_HAVE_EPOLL
-extern const struct xev__backend xev__backend_epoll XEV__HIDDEN;
-#endif
 
 /* The real types fit in the public ones. */
 _Static_assert(sizeof(struct xev__loop) <= sizeof(xev_loop), "xev_loop too small");
@@ -397,12 +366,26 @@ XEV__HIDDEN void xev__add(struct xev__loop *l, struct xev__completion *c);
 XEV__HIDDEN void xev__complete(struct xev__loop *l, struct xev__completion *c, int result);
 XEV__HIDDEN void xev__prepare(struct xev__loop *l, struct xev__completion *c, enum xev__op op,
 			      void *userdata, xev_cb cb);
+XEV__HIDDEN void xev__loop_signal(struct xev__loop *l);
+XEV__HIDDEN void xev__fd_submit(struct xev__loop *l, struct xev__completion *c);
+XEV__HIDDEN int xev__fd_cancel(struct xev__loop *l, struct xev__completion *t,
+			       struct xev__completion *canceller);
+
+/* Timers (timer.c). */
 XEV__HIDDEN void xev__timer_start(struct xev__loop *l, struct xev__completion *c, uint64_t ms);
 XEV__HIDDEN void xev__timer_restart(struct xev__loop *l, struct xev__completion *c, uint64_t ms);
+XEV__HIDDEN void xev__timer_submit(struct xev__loop *l, struct xev__completion *c);
+XEV__HIDDEN int xev__timer_cancel(struct xev__loop *l, struct xev__completion *t,
+				  struct xev__completion *canceller);
+XEV__HIDDEN void xev__timer_rearm(struct xev__loop *l, struct xev__completion *c);
+XEV__HIDDEN bool xev__timer_settle(struct xev__loop *l, struct xev__completion *c);
+
+/* Async waits (async.c), which signal and SIGCHLD waits are too. */
 XEV__HIDDEN void xev__async_submit(struct xev__loop *l, struct xev__completion *c);
+XEV__HIDDEN int xev__async_cancel(struct xev__loop *l, struct xev__completion *t,
+				  struct xev__completion *canceller);
 XEV__HIDDEN void xev__async_scan(struct xev__loop *l);
 XEV__HIDDEN void xev__async_loop_gone(struct xev__loop *l);
-XEV__HIDDEN void xev__loop_signal(struct xev__loop *l);
 XEV__HIDDEN void xev__async_fire(struct xev__async *a);
 XEV__HIDDEN void xev__async_listen(struct xev__loop *l, struct xev__async *a);
 XEV__HIDDEN void xev__async_release(struct xev__async *a);
@@ -418,10 +401,12 @@ XEV__HIDDEN void xev__signal_registry_unlock(const sigset_t *saved);
 
 /* Processes (process.c). */
 XEV__HIDDEN void xev__process_submit(struct xev__loop *l, struct xev__completion *c);
-XEV__HIDDEN int xev__process_collect(struct xev__completion *c);
-XEV__HIDDEN void xev__process_scan(struct xev__loop *l);
-XEV__HIDDEN void xev__process_unwatch(struct xev__loop *l, struct xev__completion *c);
-XEV__HIDDEN void xev__process_loop_gone(struct xev__loop *l);
+XEV__HIDDEN int xev__process_cancel(struct xev__loop *l, struct xev__completion *t,
+				    struct xev__completion *canceller);
+XEV__HIDDEN bool xev__process_settle(struct xev__loop *l, struct xev__completion *c);
+
+/* Cancellation (ops.c). */
+XEV__HIDDEN void xev__cancel_submit(struct xev__loop *l, struct xev__completion *c);
 
 /* Fd operations (ops.c). */
 XEV__HIDDEN int xev__io_check(struct xev__completion *c);
@@ -432,7 +417,9 @@ XEV__HIDDEN void xev__io_file(struct xev__loop *l, struct xev__completion *c);
 
 /* Thread pool offload (offload.c, threadpool.c). */
 XEV__HIDDEN void xev__offload(struct xev__loop *l, struct xev__completion *c, xev_threadpool *pool);
-XEV__HIDDEN int xev__offload_cancel(struct xev__loop *l, struct xev__completion *c);
+XEV__HIDDEN void xev__work_submit(struct xev__loop *l, struct xev__completion *c);
+XEV__HIDDEN int xev__offload_cancel(struct xev__loop *l, struct xev__completion *c,
+				    struct xev__completion *canceller);
 XEV__HIDDEN void xev__offload_drain(struct xev__loop *l);
 XEV__HIDDEN void xev__offload_loop_gone(struct xev__loop *l);
 XEV__HIDDEN int xev__pool_push(xev_threadpool *pool, xev_threadpool_task *t);

@@ -8,7 +8,7 @@
  * ready list, then run the callbacks of everything that was ready when the
  * dispatch began.
  */
-#include "internal.h"
+#include "backend.h"
 
 #include <sched.h>
 #include <stdio.h>
@@ -27,49 +27,6 @@ int64_t xev__clock_ns(void)
 	return (int64_t)ts.tv_sec * INT64_C(1000000000) + ts.tv_nsec;
 }
 
-static const struct xev__backend *backend_of(xev_backend b)
-{
-	switch (b) {
-#ifdef XEV_HAVE_IO_URING
-	case XEV_BACKEND_IO_URING:
-		return &xev__backend_io_uring;
-#endif
-#ifdef XEV_HAVE_EPOLL
-	case XEV_BACKEND_EPOLL:
-		return &xev__backend_epoll;
-#endif
-	default:
-		return NULL;
-	}
-}
-
-/* The order AUTO tries them in. */
-static const xev_backend auto_order[] = { XEV_BACKEND_IO_URING, XEV_BACKEND_EPOLL,
-					  XEV_BACKEND_KQUEUE, XEV_BACKEND_POLL };
-
-const char *xev_backend_name(xev_backend b)
-{
-	switch (b) {
-	case XEV_BACKEND_AUTO:
-		return "auto";
-	case XEV_BACKEND_IO_URING:
-		return "io_uring";
-	case XEV_BACKEND_EPOLL:
-		return "epoll";
-	case XEV_BACKEND_KQUEUE:
-		return "kqueue";
-	case XEV_BACKEND_POLL:
-		return "poll";
-	}
-	return NULL;
-}
-
-int xev_backend_available(xev_backend b)
-{
-	const struct xev__backend *be = backend_of(b);
-	return be && be->probe() == 0;
-}
-
 /* XEV_BACKEND=name: 0 and *out set, or -EINVAL for a name we do not know. */
 static int backend_from_env(xev_backend *out)
 {
@@ -78,9 +35,14 @@ static int backend_from_env(xev_backend *out)
 		*out = XEV_BACKEND_AUTO;
 		return 0;
 	}
-	for (int b = XEV_BACKEND_AUTO; b <= XEV_BACKEND_POLL; b++) {
-		if (strcmp(s, xev_backend_name((xev_backend)b)) == 0) {
-			*out = (xev_backend)b;
+	if (strcmp(s, "auto") == 0) {
+		*out = XEV_BACKEND_AUTO;
+		return 0;
+	}
+	for (unsigned i = 0; xev__backend_nth(i) != XEV_BACKEND_AUTO; i++) {
+		xev_backend b = xev__backend_nth(i);
+		if (strcmp(s, xev_backend_name(b)) == 0) {
+			*out = b;
 			return 0;
 		}
 	}
@@ -116,12 +78,11 @@ void xev_loop_options_set_threadpool(xev_loop_options *o, xev_threadpool *pool)
 
 static int start_backend(struct xev__loop *l, xev_backend b, const struct xev__options *o)
 {
-	const struct xev__backend *be = backend_of(b);
+	const struct xev__backend *be = xev__backend_hooks(b);
 	int rc;
 
 	if (!be)
 		return -ENOSYS;
-	l->wake_fd = -1;
 	rc = be->init(l, o);
 	if (rc < 0)
 		return rc;
@@ -146,7 +107,6 @@ int xev_loop_init_with_options(xev_loop *loop, const xev_loop_options *opts)
 		return -EINVAL;
 
 	memset(l, 0, sizeof(*l));
-	l->wake_fd = -1;
 	l->pool = o->pool;
 	atomic_init(&l->sleeping, 0);
 	atomic_init(&l->async_pending, 0);
@@ -165,10 +125,11 @@ int xev_loop_init_with_options(xev_loop *loop, const xev_loop_options *opts)
 		/* The first backend the kernel accepts; io_uring may be built
 		 * in and still be refused (sysctl, seccomp, old kernel). */
 		rc = -ENOSYS;
-		for (size_t i = 0; i < sizeof(auto_order) / sizeof(auto_order[0]); i++) {
-			if (!backend_of(auto_order[i]))
+		for (unsigned i = 0; xev__backend_nth(i) != XEV_BACKEND_AUTO; i++) {
+			xev_backend b = xev__backend_nth(i);
+			if (!xev__backend_hooks(b))
 				continue;
-			rc = start_backend(l, auto_order[i], o);
+			rc = start_backend(l, b, o);
 			if (rc == 0)
 				break;
 		}
@@ -233,13 +194,6 @@ static void kill_heap(struct xev__loop *l)
 	l->ntimers = 0;
 }
 
-/* Watchers must not name a loop that is gone. */
-static void forget_watchers(struct xev__loop *l)
-{
-	xev__async_loop_gone(l);
-	xev__process_loop_gone(l);
-}
-
 void xev_loop_deinit(xev_loop *loop)
 {
 	struct xev__loop *l = xev__loop(loop);
@@ -254,10 +208,10 @@ void xev_loop_deinit(xev_loop *loop)
 		 * one can find the loop. */
 		sigset_t saved;
 		xev__signal_registry_lock(&saved);
-		forget_watchers(l);
+		xev__async_loop_gone(l);
 		xev__signal_registry_unlock(&saved);
 	} else {
-		forget_watchers(l);
+		xev__async_loop_gone(l);
 	}
 	xev__offload_loop_gone(l);
 	kill_list(&l->submissions);
@@ -328,32 +282,86 @@ static int cancel_target(struct xev__loop *l, struct xev__completion *t,
 	case XEV__READY:
 		return -ENOENT; /* it finished first; it keeps its result */
 	case XEV__ACTIVE:
-		break;
+		return xev__ops[t->op].cancel(l, t, canceller);
 	default:
 		return -EINVAL;
 	}
-	switch (t->op) {
-	case XEV__OP_TIMER:
-		xev__heap_remove(l, t);
-		break;
-	case XEV__OP_ASYNC_WAIT:
-	case XEV__OP_SIGNAL_WAIT:
-		xev__list_unlink(&l->async_waits, t);
-		xev__async_release(t->u.async.w);
-		break;
-	case XEV__OP_PROCESS:
-		if (!(t->flags & XEV__F_SIGCHLD))
-			return l->be->cancel(l, t, canceller);
-		xev__process_unwatch(l, t);
-		break;
-	default:
-		if (t->flags & XEV__F_OFFLOADED)
-			return xev__offload_cancel(l, t);
-		return l->be->cancel(l, t, canceller);
-	}
-	xev__complete(l, t, -ECANCELED);
-	return 0;
 }
+
+void xev__cancel_submit(struct xev__loop *l, struct xev__completion *c)
+{
+	int r = (c->flags & XEV__F_DECIDED) ? 0 : cancel_target(l, c->u.cancel.target, c);
+	if (r != XEV__PENDING)
+		xev__complete(l, c, r);
+}
+
+/* An fd operation goes to the backend, unless the loop can answer it. */
+void xev__fd_submit(struct xev__loop *l, struct xev__completion *c)
+{
+	int r = xev__io_check(c);
+
+	if (r < 0) {
+		xev__complete(l, c, r);
+		return;
+	}
+	xev__io_restore(c);
+	l->be->submit(l, c);
+}
+
+int xev__fd_cancel(struct xev__loop *l, struct xev__completion *t, struct xev__completion *canceller)
+{
+	if (t->flags & XEV__F_OFFLOADED)
+		return xev__offload_cancel(l, t, canceller);
+	return l->be->cancel(l, t, canceller);
+}
+
+/* A zeroed completion, or a cancel: nothing to start or stop. */
+static void submit_invalid(struct xev__loop *l, struct xev__completion *c)
+{
+	xev__complete(l, c, -EINVAL);
+}
+
+static int cancel_invalid(struct xev__loop *l, struct xev__completion *t, struct xev__completion *canceller)
+{
+	(void)l, (void)t, (void)canceller;
+	return -EINVAL;
+}
+
+#define FD_OP(op_, call_) \
+	[op_] = { .call = call_, .io = op_, .submit = xev__fd_submit, .cancel = xev__fd_cancel }
+
+const struct xev__opkind xev__ops[XEV__NOPS] = {
+	[XEV__OP_NONE] = { .call = "xev_*", .submit = submit_invalid, .cancel = cancel_invalid },
+	[XEV__OP_TIMER] = { .call = "xev_timer_run", .submit = xev__timer_submit,
+			    .cancel = xev__timer_cancel, .rearm = xev__timer_rearm,
+			    .settle = xev__timer_settle },
+	[XEV__OP_ASYNC_WAIT] = { .call = "xev_async_wait", .submit = xev__async_submit,
+				 .cancel = xev__async_cancel, .rearm = xev__async_submit },
+	[XEV__OP_CANCEL] = { .call = "xev_cancel", .submit = xev__cancel_submit,
+			     .cancel = cancel_invalid },
+	FD_OP(XEV__OP_READ, "xev_read"),
+	FD_OP(XEV__OP_WRITE, "xev_write"),
+	FD_OP(XEV__OP_PREAD, "xev_pread"),
+	FD_OP(XEV__OP_PWRITE, "xev_pwrite"),
+	FD_OP(XEV__OP_RECV, "xev_recv"),
+	FD_OP(XEV__OP_SEND, "xev_send"),
+	FD_OP(XEV__OP_RECVMSG, "xev_recvmsg"),
+	FD_OP(XEV__OP_SENDMSG, "xev_sendmsg"),
+	FD_OP(XEV__OP_ACCEPT, "xev_accept"),
+	FD_OP(XEV__OP_CONNECT, "xev_connect"),
+	FD_OP(XEV__OP_SHUTDOWN, "xev_shutdown"),
+	FD_OP(XEV__OP_CLOSE, "xev_close"),
+	FD_OP(XEV__OP_POLL, "xev_poll"),
+	/* A poll of the child's pidfd, or an async wait for SIGCHLD; its
+	 * settle step reaps the child. */
+	[XEV__OP_PROCESS] = { .call = "xev_process_wait", .io = XEV__OP_POLL,
+			      .submit = xev__process_submit, .cancel = xev__process_cancel,
+			      .settle = xev__process_settle },
+	[XEV__OP_WORK] = { .call = "xev_work", .submit = xev__work_submit,
+			   .cancel = xev__offload_cancel },
+	[XEV__OP_SIGNAL_WAIT] = { .call = "xev_signal_wait", .submit = xev__async_submit,
+				  .cancel = xev__async_cancel, .rearm = xev__async_submit },
+};
 
 /* Hands everything queued since the last tick to where it waits. */
 static void submit_queued(struct xev__loop *l)
@@ -361,72 +369,24 @@ static void submit_queued(struct xev__loop *l)
 	struct xev__completion *c;
 
 	while ((c = xev__list_pop(&l->submissions))) {
-		if (c->flags & XEV__F_CANCELED) {
+		if (c->flags & XEV__F_CANCELED)
 			xev__complete(l, c, -ECANCELED);
-			continue;
-		}
-		if (c->op == XEV__OP_PROCESS) {
-			xev__process_submit(l, c);
-			continue;
-		}
-		if (xev__op_is_fd(c->op)) {
-			int r = xev__io_check(c);
-			if (r < 0) {
-				xev__complete(l, c, r);
-				continue;
-			}
-			xev__io_restore(c);
-			l->be->submit(l, c);
-			continue;
-		}
-		switch (c->op) {
-		case XEV__OP_CANCEL: {
-			int r = (c->flags & XEV__F_DECIDED) ? 0 : cancel_target(l, c->u.cancel.target, c);
-			if (r != XEV__PENDING)
-				xev__complete(l, c, r);
-			break;
-		}
-		case XEV__OP_WORK:
-			xev__offload(l, c, c->u.io.pool);
-			break;
-		case XEV__OP_ASYNC_WAIT:
-		case XEV__OP_SIGNAL_WAIT:
-			xev__async_submit(l, c);
-			break;
-		case XEV__OP_TIMER:
-			c->state = XEV__ACTIVE;
-			xev__heap_insert(l, c);
-			break;
-		default:
-			xev__complete(l, c, -EINVAL);
-			break;
-		}
+		else
+			xev__ops[c->op].submit(l, c);
 	}
 }
 
-static int64_t timer_deadline(struct xev__loop *l, uint64_t ms)
-{
-	if (ms >= (uint64_t)(INT64_MAX - l->now) / NS_PER_MS)
-		return INT64_MAX;
-	return l->now + (int64_t)ms * NS_PER_MS;
-}
-
-/* Puts a completion whose callback asked for XEV_REARM back to work. */
+/* Puts a completion whose callback asked for XEV_REARM back to work:
+ * timers and waits at once, operations through the next submission. */
 static void rearm(struct xev__loop *l, struct xev__completion *c)
 {
-	if (c->op == XEV__OP_TIMER) {
-		c->u.timer.deadline = timer_deadline(l, c->u.timer.ms);
+	void (*at_once)(struct xev__loop *, struct xev__completion *) = xev__ops[c->op].rearm;
+
+	if (at_once) {
 		c->loop = l;
 		c->flags = 0;
-		c->state = XEV__ACTIVE;
 		l->active++;
-		xev__heap_insert(l, c);
-		return;
-	}
-	if (c->op == XEV__OP_ASYNC_WAIT || c->op == XEV__OP_SIGNAL_WAIT) {
-		c->flags = 0;
-		l->active++;
-		xev__async_submit(l, c);
+		at_once(l, c);
 		return;
 	}
 	xev__add(l, c);
@@ -452,13 +412,10 @@ static unsigned dispatch(struct xev__loop *l)
 	while ((c = xev__list_pop(&batch))) {
 		xev_cb_action action;
 
-		if (c->flags & XEV__F_RESET) {
-			/* xev_timer_reset() reached it after it expired. */
-			c->flags = 0;
-			c->state = XEV__ACTIVE;
-			xev__heap_insert(l, c);
+		/* Not finished after all (a timer reset after it expired, a
+		 * child not yet reapable): it went back to work. */
+		if (XEV__UNLIKELY(c->flags & XEV__F_SETTLE) && !xev__ops[c->op].settle(l, c))
 			continue;
-		}
 		c->state = XEV__DEAD;
 		l->active--;
 		n++;
@@ -505,8 +462,6 @@ static void collect_events(struct xev__loop *l)
 	    atomic_exchange(&l->async_pending, 0)) {
 		xev__async_scan(l);
 		xev__offload_drain(l);
-		if (l->child_waits.head)
-			xev__process_scan(l);
 	}
 }
 
@@ -606,24 +561,9 @@ _Noreturn void xev__misuse(const char *fn, const char *what)
 }
 
 #ifdef XEV_DEBUG
-/* The public call that submits each kind of operation, for messages. */
-static const char *const op_call[] = {
-	[XEV__OP_TIMER] = "xev_timer_run",   [XEV__OP_ASYNC_WAIT] = "xev_async_wait",
-	[XEV__OP_CANCEL] = "xev_cancel",     [XEV__OP_READ] = "xev_read",
-	[XEV__OP_WRITE] = "xev_write",       [XEV__OP_PREAD] = "xev_pread",
-	[XEV__OP_PWRITE] = "xev_pwrite",     [XEV__OP_RECV] = "xev_recv",
-	[XEV__OP_SEND] = "xev_send",         [XEV__OP_RECVMSG] = "xev_recvmsg",
-	[XEV__OP_SENDMSG] = "xev_sendmsg",   [XEV__OP_ACCEPT] = "xev_accept",
-	[XEV__OP_CONNECT] = "xev_connect",   [XEV__OP_SHUTDOWN] = "xev_shutdown",
-	[XEV__OP_CLOSE] = "xev_close",       [XEV__OP_POLL] = "xev_poll",
-	[XEV__OP_PROCESS] = "xev_process_wait", [XEV__OP_WORK] = "xev_work",
-	[XEV__OP_SIGNAL_WAIT] = "xev_signal_wait",
-};
-
 static void check_submission(struct xev__loop *l, struct xev__completion *c, enum xev__op op)
 {
-	const char *fn = (size_t)op < sizeof op_call / sizeof op_call[0] && op_call[op] ? op_call[op]
-										 : "xev_*";
+	const char *fn = (size_t)op < XEV__NOPS ? xev__ops[op].call : "xev_*";
 	xev__debug_check_thread(l, fn);
 	/* Only a completion that names this very loop is judged: one never
 	 * used may hold anything. */
@@ -657,30 +597,6 @@ void xev__prepare(struct xev__loop *l, struct xev__completion *c, enum xev__op o
 	c->userdata = userdata;
 	c->cb = cb ? cb : noop_cb;
 	c->next = c->prev = NULL;
-}
-
-void xev__timer_start(struct xev__loop *l, struct xev__completion *c, uint64_t ms)
-{
-	c->u.timer.ms = ms;
-	c->u.timer.deadline = timer_deadline(l, ms);
-	c->loop = l;
-	c->flags = 0;
-	c->result = 0;
-	c->state = XEV__ACTIVE;
-	l->active++;
-	xev__heap_insert(l, c);
-}
-
-void xev__timer_restart(struct xev__loop *l, struct xev__completion *c, uint64_t ms)
-{
-	c->u.timer.ms = ms;
-	c->u.timer.deadline = timer_deadline(l, ms);
-	if (c->state == XEV__ACTIVE) {
-		xev__heap_remove(l, c);
-		xev__heap_insert(l, c);
-	} else if (c->state == XEV__READY) {
-		c->flags |= XEV__F_RESET;
-	}
 }
 
 void xev_completion_zero(xev_completion *c)

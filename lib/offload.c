@@ -42,6 +42,11 @@ static void run_on_worker(xev_threadpool_task *t)
 	atomic_fetch_sub_explicit(&l->remote_busy, 1, memory_order_release);
 }
 
+void xev__work_submit(struct xev__loop *l, struct xev__completion *c)
+{
+	xev__offload(l, c, c->u.io.pool);
+}
+
 void xev__offload(struct xev__loop *l, struct xev__completion *c, xev_threadpool *pool)
 {
 	int rc;
@@ -74,8 +79,10 @@ static bool take_back(struct xev__loop *l, struct xev__completion *c)
 }
 
 /* Cancels c if no worker took it yet; otherwise it finishes on its own. */
-int xev__offload_cancel(struct xev__loop *l, struct xev__completion *c)
+int xev__offload_cancel(struct xev__loop *l, struct xev__completion *c,
+			struct xev__completion *canceller)
 {
+	(void)canceller;
 	if (!take_back(l, c))
 		return -ENOENT;
 	xev__complete(l, c, -ECANCELED);

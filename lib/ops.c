@@ -238,13 +238,15 @@ int xev__io_check(struct xev__completion *c)
 {
 	struct xev__io_op *io = &c->u.io;
 
+	unsigned kind = xev__io_kind(c);
+
 	if (io->fd < 0)
 		return -EBADF;
-	if (c->op >= XEV__OP_READ && c->op <= XEV__OP_SEND && io->len > XEV__MAX_RW)
+	if (kind >= XEV__OP_READ && kind <= XEV__OP_SEND && io->len > XEV__MAX_RW)
 		return -EINVAL;
-	if ((c->op == XEV__OP_PREAD || c->op == XEV__OP_PWRITE) && io->offset > (uint64_t)INT64_MAX)
+	if ((kind == XEV__OP_PREAD || kind == XEV__OP_PWRITE) && io->offset > (uint64_t)INT64_MAX)
 		return -EINVAL; /* io_uring would take -1 as "the file position" */
-	if ((c->op == XEV__OP_RECVMSG || c->op == XEV__OP_SENDMSG) && !io->buf)
+	if ((kind == XEV__OP_RECVMSG || kind == XEV__OP_SENDMSG) && !io->buf)
 		return -EFAULT;
 	return 0;
 }
@@ -279,7 +281,7 @@ int xev__io_perform(struct xev__completion *c)
 {
 	struct xev__io_op *io = &c->u.io;
 
-	switch (c->op) {
+	switch (xev__io_kind(c)) {
 	case XEV__OP_READ:
 		return result_of(read(io->fd, io->buf, io->len));
 	case XEV__OP_WRITE:
@@ -316,8 +318,6 @@ int xev__io_perform(struct xev__completion *c)
 			return -EBADF;
 		return n ? (unsigned short)p.revents : -EAGAIN;
 	}
-	case XEV__OP_PROCESS:
-		return xev__process_collect(c);
 	default:
 		return -EINVAL;
 	}

@@ -1,17 +1,22 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Process watchers.  With a pidfd the backend simply waits for it to become
- * readable, which it does when the child ends; then waitpid() reaps that
+ * Process watchers, built from primitive operations: no backend knows what
+ * a process is.  With a pidfd a wait is an ordinary poll of it for POLLIN,
+ * which the kernel reports when the child ends; then waitpid() reaps that
  * child alone.  Without one (old kernel, seccomp, --disable-pidfd or
- * XEV_NO_PIDFD) the watcher joins the SIGCHLD registry of signal.c, and on
- * each SIGCHLD the loop asks waitpid() about the pids it watches, never
- * about "any child": the application's other children stay its own.
+ * XEV_NO_PIDFD) the watcher joins the SIGCHLD registry of signal.c and a
+ * wait is an async wait the handler fires; after each SIGCHLD the loop
+ * asks waitpid() about the pids it watches, never about "any child": the
+ * application's other children stay its own.  The reaping is the wait's
+ * settle step, run by the loop before the callback.
  *
  * Either way the watcher keeps the outcome once it has it, so any number of
  * waits, before or after the child ended, all see the same status.
  */
 #include "internal.h"
 
+#include <poll.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -151,9 +156,8 @@ void xev_process_wait(xev_watcher *w, xev_loop *loop, xev_completion *c, void *u
 
 /* Reaps the child if it ended: its status, -EAGAIN if it still runs, or
  * -ECHILD if someone else reaped it first.  The outcome is kept. */
-int xev__process_collect(struct xev__completion *c)
+static int collect(struct xev__process *p)
 {
-	struct xev__process *p = c->u.io.buf;
 	pid_t r;
 	int status = 0;
 
@@ -169,7 +173,27 @@ int xev__process_collect(struct xev__completion *c)
 	return p->status;
 }
 
-/* Starts a wait: settled already, on the backend's pidfd, or on SIGCHLD. */
+/* A process wait is one of two primitive operations, and its watcher sits
+ * where both look for it: c->u.io.buf for the poll, c->u.async.w for the
+ * async wait, the watcher's first member being the async header. */
+_Static_assert(offsetof(struct xev__io_op, buf) == 0 && offsetof(struct xev__async_op, w) == 0,
+	       "a process wait's watcher must be both the poll's buf and the async wait's watcher");
+_Static_assert(offsetof(struct xev__process, sub.a) == 0, "the async header must come first");
+
+/* Waits for the child's end: a poll of its pidfd, or an async wait that
+ * SIGCHLD fires (fd -1 tells them apart). */
+static void wait_for_end(struct xev__loop *l, struct xev__completion *c, struct xev__process *p)
+{
+	if (p->pidfd >= 0) {
+		c->u.io.fd = p->pidfd;
+		c->u.io.flags = POLLIN;
+		xev__fd_submit(l, c);
+		return;
+	}
+	c->u.io.fd = -1;
+	xev__async_submit(l, c);
+}
+
 void xev__process_submit(struct xev__loop *l, struct xev__completion *c)
 {
 	struct xev__process *p = c->u.io.buf;
@@ -182,63 +206,43 @@ void xev__process_submit(struct xev__loop *l, struct xev__completion *c)
 		xev__complete(l, c, p->status);
 		return;
 	}
-	if (p->pidfd >= 0) {
-		c->u.io.fd = p->pidfd;
-		l->be->submit(l, c);
-		return;
+	c->flags |= XEV__F_SETTLE;
+	if (p->pidfd < 0) {
+		l->signal_handler_seen = true;
+		/* The child may have ended before anyone listened for
+		 * SIGCHLD: look once without waiting for one. */
+		atomic_store(&p->sub.a.pending, 1);
 	}
-	c->state = XEV__ACTIVE;
-	c->flags |= XEV__F_SIGCHLD;
-	xev__list_push(&l->child_waits, c);
-	l->signal_handler_seen = true;
-	/* The child may have ended before anyone listened for SIGCHLD: look
-	 * once without waiting for one. */
-	atomic_store(&p->sub.a.pending, 1);
-	xev__async_listen(l, &p->sub.a);
+	wait_for_end(l, c, p);
 }
 
-/* After a SIGCHLD (or any wake-up): reaps the watched children that ended.
- * The first wait of a watcher consumes its flag and settles it; the later
- * waits of the same watcher then see it settled in the same pass. */
-void xev__process_scan(struct xev__loop *l)
+int xev__process_cancel(struct xev__loop *l, struct xev__completion *t, struct xev__completion *canceller)
 {
-	struct xev__completion *c = l->child_waits.head, *next;
-
-	for (; c; c = next) {
-		struct xev__process *p = c->u.io.buf;
-		int r;
-
-		next = c->next;
-		if (!p->settled && !(atomic_load(&p->sub.a.pending) &&
-				     atomic_exchange(&p->sub.a.pending, 0)))
-			continue;
-		r = xev__process_collect(c);
-		if (r == -EAGAIN)
-			continue;
-		xev__list_unlink(&l->child_waits, c);
-		xev__async_release(&p->sub.a);
-		xev__complete(l, c, r);
-	}
+	if (t->u.io.fd >= 0)
+		return xev__fd_cancel(l, t, canceller);
+	return xev__async_cancel(l, t, canceller);
 }
 
-/* Cancels a SIGCHLD-driven wait. */
-void xev__process_unwatch(struct xev__loop *l, struct xev__completion *c)
+/* The wait says the child ended: reap it.  Not yet reapable (a SIGCHLD
+ * for another child, say): wait again. */
+bool xev__process_settle(struct xev__loop *l, struct xev__completion *c)
 {
 	struct xev__process *p = c->u.io.buf;
+	int r;
 
-	xev__list_unlink(&l->child_waits, c);
-	xev__async_release(&p->sub.a);
-}
-
-/* Loop deinit, with the signal registry locked: the handler must not wake
- * this loop any more. */
-void xev__process_loop_gone(struct xev__loop *l)
-{
-	struct xev__completion *c;
-
-	while ((c = xev__list_pop(&l->child_waits))) {
-		struct xev__process *p = c->u.io.buf;
-		xev__async_release(&p->sub.a);
-		c->state = XEV__DEAD;
+	if (c->result < 0)
+		return true; /* cancelled, or the wait itself failed */
+	r = collect(p);
+	if (r == -EAGAIN) {
+		wait_for_end(l, c, p);
+		return false;
 	}
+	c->result = r;
+	/* Other waits on this watcher have no SIGCHLD of their own coming:
+	 * fire it for them, and they find it settled. */
+	if (p->pidfd < 0 && p->sub.a.waiters > 0) {
+		atomic_store(&p->sub.a.pending, 1);
+		atomic_store(&l->async_pending, 1);
+	}
+	return true;
 }

@@ -241,6 +241,7 @@ int xev_signal_init(xev_watcher *w, int signo)
 	memset(w, 0, sizeof(*w));
 	atomic_init(&s->a.pending, 0);
 	atomic_init(&s->a.loop, NULL);
+	s->a.fired_result = signo; /* what each wait completes with */
 	rc = xev__signal_subscribe(s, signo);
 	if (rc < 0)
 		return rc;

@@ -74,3 +74,69 @@ void xev_timer_cancel(xev_watcher *w, xev_loop *loop, xev_completion *c, xev_com
 	k->u.cancel.target = c ? xev__comp(c) : NULL;
 	xev__add(xev__loop(loop), k);
 }
+
+#define NS_PER_MS INT64_C(1000000)
+
+static int64_t deadline_after(struct xev__loop *l, uint64_t ms)
+{
+	if (ms >= (uint64_t)(INT64_MAX - l->now) / NS_PER_MS)
+		return INT64_MAX;
+	return l->now + (int64_t)ms * NS_PER_MS;
+}
+
+void xev__timer_start(struct xev__loop *l, struct xev__completion *c, uint64_t ms)
+{
+	c->u.timer.ms = ms;
+	c->u.timer.deadline = deadline_after(l, ms);
+	c->loop = l;
+	c->flags = 0;
+	c->result = 0;
+	c->state = XEV__ACTIVE;
+	l->active++;
+	xev__heap_insert(l, c);
+}
+
+void xev__timer_restart(struct xev__loop *l, struct xev__completion *c, uint64_t ms)
+{
+	c->u.timer.ms = ms;
+	c->u.timer.deadline = deadline_after(l, ms);
+	if (c->state == XEV__ACTIVE) {
+		xev__heap_remove(l, c);
+		xev__heap_insert(l, c);
+	} else if (c->state == XEV__READY) {
+		/* Expired, callback not yet run: it goes back instead. */
+		c->flags |= XEV__F_RESET | XEV__F_SETTLE;
+	}
+}
+
+void xev__timer_submit(struct xev__loop *l, struct xev__completion *c)
+{
+	c->state = XEV__ACTIVE;
+	xev__heap_insert(l, c);
+}
+
+int xev__timer_cancel(struct xev__loop *l, struct xev__completion *t, struct xev__completion *canceller)
+{
+	(void)canceller;
+	xev__heap_remove(l, t);
+	xev__complete(l, t, -ECANCELED);
+	return 0;
+}
+
+/* XEV_REARM: the same interval, counted from now. */
+void xev__timer_rearm(struct xev__loop *l, struct xev__completion *c)
+{
+	c->u.timer.deadline = deadline_after(l, c->u.timer.ms);
+	c->state = XEV__ACTIVE;
+	xev__heap_insert(l, c);
+}
+
+bool xev__timer_settle(struct xev__loop *l, struct xev__completion *c)
+{
+	if (!(c->flags & XEV__F_RESET))
+		return true;
+	c->flags = 0;
+	c->state = XEV__ACTIVE;
+	xev__heap_insert(l, c);
+	return false;
+}

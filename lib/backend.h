@@ -1,0 +1,137 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What a backend is, for the loop and for the backends themselves: the
+ * hook table each lib/backend_*.c defines, its state inside the loop, the
+ * wake-up primitive, and the readiness core (lib/readiness.c) that epoll,
+ * kqueue and poll are built on.  HACKING says how to add a backend.
+ */
+#ifndef XEV_BACKEND_H
+#define XEV_BACKEND_H
+
+#include "internal.h"
+#include "backends.h"
+
+/* The hooks of one backend.  Each lib/backend_NAME.c defines one, named
+ * xev__backend_NAME; lib/registry.c finds those configure built. */
+struct xev__backend {
+	xev_backend id;
+	/* Is the kernel willing?  Called by xev_backend_available(). */
+	int (*probe)(void);
+	/* Sets up kernel resources, its wake-up included. */
+	int (*init)(struct xev__loop *l, const struct xev__options *o);
+	/* Takes back what the kernel holds (those completions become DEAD)
+	 * and releases everything init set up. */
+	void (*deinit)(struct xev__loop *l);
+	/* Submits what is pending and waits up to timeout_ns (-1: forever,
+	 * 0: do not block) for the kernel; puts finished completions on
+	 * loop->ready.  0, or a negative errno the loop returns. */
+	int (*wait)(struct xev__loop *l, int64_t timeout_ns);
+	/* Starts an fd operation (xev__io_kind(c) != 0): hands it to the
+	 * kernel (state ACTIVE) or completes it at once. */
+	void (*submit)(struct xev__loop *l, struct xev__completion *c);
+	/* Stops an ACTIVE fd operation: the canceller's result, or
+	 * XEV__PENDING when the backend will complete the canceller. */
+	int (*cancel)(struct xev__loop *l, struct xev__completion *target,
+		      struct xev__completion *canceller);
+	/* Interrupts a wait from another thread (or a signal handler). */
+	void (*wake)(struct xev__loop *l);
+};
+
+/* The registry (registry.c): the hooks of backend b if this build has
+ * it, else NULL. */
+XEV__HIDDEN const struct xev__backend *xev__backend_hooks(xev_backend b);
+/* The i-th backend in AUTO order, XEV_BACKEND_AUTO past the end. */
+XEV__HIDDEN xev_backend xev__backend_nth(unsigned i);
+
+/* A backend's state lives in the loop: XEV__BACKEND_STATE(l, type), after
+ * XEV__STATE_FITS(type) at file scope. */
+#define XEV__BACKEND_STATE(l, type) ((type *)(void *)(l)->b.bytes)
+#define XEV__STATE_FITS(type) \
+	_Static_assert(sizeof(type) <= XEV__BACKEND_STATE_SIZE, #type " does not fit in the loop")
+
+/*
+ * The wake-up primitive: another thread (or a signal handler) makes a
+ * descriptor readable to end a wait.  An eventfd where the system has
+ * one (rfd == wfd), otherwise a pipe whose write end never blocks: a full
+ * pipe already holds a wake-up.
+ */
+struct xev__wakeup {
+	int rfd, wfd;
+};
+/* nonblocking_read: reads of rfd say EAGAIN rather than wait (readiness
+ * backends); io_uring wants them blocking, its own read waits. */
+XEV__HIDDEN int xev__wakeup_open(struct xev__wakeup *w, bool nonblocking_read);
+XEV__HIDDEN void xev__wakeup_close(struct xev__wakeup *w);
+/* Async-signal-safe. */
+XEV__HIDDEN void xev__wakeup_signal(const struct xev__wakeup *w);
+/* Consumes every pending wake-up (rfd non-blocking). */
+XEV__HIDDEN void xev__wakeup_drain(const struct xev__wakeup *w);
+
+/*
+ * The readiness core.  A readiness backend emulates completions: an
+ * operation that cannot finish now parks on its descriptor's slot and is
+ * tried again when the kernel reports the descriptor ready.  The core owns
+ * the slots and every rule about them; a backend supplies only how to tell
+ * the kernel what an fd's interest is (watch/unwatch) and how to wait
+ * (its .wait hook, which reports each ready fd to xev__rd_ready).
+ * Interest and readiness are in poll(2) bits (POLLIN, POLLOUT, ...).
+ */
+struct xev__fdslot {
+	struct xev__list waiters; /* parked operations, oldest first */
+	uint32_t mask;            /* the interest the kernel was given */
+	uint32_t priv;            /* the backend's (epoll: generation; poll: index) */
+	bool registered;          /* the kernel was given mask */
+	/* An error no operation clears is pending: the kernel is asked to
+	 * report this fd once per watch() call, not for as long as it lasts. */
+	bool stuck;
+};
+
+struct xev__rd_hooks {
+	/*
+	 * Makes the kernel report fd when any of `want` (never 0) is ready:
+	 * level-triggered, or once per call when s->stuck.  s->mask and
+	 * s->registered say what it was told before; `fresh` means fd may have
+	 * been closed and reused since (a new operation on an idle slot), so
+	 * what the kernel holds for it may be stale or gone.  0, or a negative
+	 * errno; -EPERM: the kernel cannot wait for this kind of file.
+	 */
+	int (*watch)(struct xev__loop *l, int fd, struct xev__fdslot *s, uint32_t want, bool fresh);
+	/* Stops reporting fd (s->registered was true).  Cannot fail: an fd
+	 * the kernel no longer knows is not watched. */
+	void (*unwatch)(struct xev__loop *l, int fd, struct xev__fdslot *s);
+};
+
+/* The first member of every readiness backend's state. */
+struct xev__rd {
+	const struct xev__rd_hooks *hooks;
+	struct xev__wakeup wake;
+	uint32_t nslots;            /* size of slots */
+	struct xev__fdslot *slots;  /* indexed by fd, grown on demand */
+};
+XEV__STATE_FITS(struct xev__rd);
+
+static inline struct xev__rd *xev__rd(struct xev__loop *l)
+{
+	return XEV__BACKEND_STATE(l, struct xev__rd);
+}
+
+/* Backend hooks the core implements for every readiness backend. */
+XEV__HIDDEN int xev__rd_init(struct xev__loop *l, const struct xev__rd_hooks *hooks);
+XEV__HIDDEN void xev__rd_deinit(struct xev__loop *l);
+XEV__HIDDEN void xev__rd_submit(struct xev__loop *l, struct xev__completion *c);
+XEV__HIDDEN int xev__rd_cancel(struct xev__loop *l, struct xev__completion *t,
+			       struct xev__completion *canceller);
+XEV__HIDDEN void xev__rd_wake(struct xev__loop *l);
+/* For the backend's wait: the slot of fd if the table reaches it, else
+ * NULL (nothing of ours); what the kernel reported for it. */
+static inline struct xev__fdslot *xev__rd_slot(struct xev__loop *l, int fd)
+{
+	struct xev__rd *rd = xev__rd(l);
+	return fd >= 0 && (uint32_t)fd < rd->nslots ? &rd->slots[fd] : NULL;
+}
+XEV__HIDDEN void xev__rd_ready(struct xev__loop *l, int fd, struct xev__fdslot *s, uint32_t revents);
+/* The kernel forgot every registration (epoll's rebuild): watch again
+ * what has operations parked. */
+XEV__HIDDEN void xev__rd_rewatch_all(struct xev__loop *l);
+
+#endif /* XEV_BACKEND_H */

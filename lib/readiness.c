@@ -1,0 +1,451 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The readiness core: completions on top of "this fd is ready", shared by
+ * every readiness backend (epoll, kqueue, poll).  backend.h has the
+ * contract; the rules live here once:
+ *
+ * - Each fd has a slot: the operations parked on it, oldest first, and the
+ *   interest the kernel was given, the union of what they wait for.  When
+ *   the fd is reported ready they are tried in that order, and one that
+ *   finds nothing (another process took the data, the buffer filled
+ *   again) stops the later ones waiting for the same thing: they go back
+ *   to waiting, never to a lost completion.
+ * - Sends and writes are tried at once, since a socket usually has room;
+ *   connects start at once and finish through a second connect.
+ * - Interest stays registered after the last operation finished, so a
+ *   rearmed read costs the kernel nothing; interest nobody wants is
+ *   dropped when it next fires.
+ * - Fds are closed and reused behind the library's back, so a new
+ *   operation on an idle slot re-asserts the interest (the backend decides
+ *   what the kernel needs for that), and a report that the fd is not open
+ *   (POLLNVAL) ends what waits on it with -EBADF.
+ * - Regular files cannot be waited for: the backend says so (-EPERM) and
+ *   the operation goes to the thread pool (xev__io_file).
+ * - An error no operation clears (an ICMP error on an IP_RECVERR socket's
+ *   error queue while a recv finds nothing) would be reported for as long
+ *   as it lasts, spinning the loop: the slot turns "stuck", and the
+ *   backend reports it once per watch from then on.
+ * - xev_close forgets the fd: what waits on it can never be woken, so it
+ *   ends with -EBADF.
+ */
+#include "backend.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* A non-blocking connect is in progress. */
+#define F_CONNECTING XEV__F_BACKEND_0
+
+/* What an error or hang-up report means: every waiter should look. */
+#define FAILED (POLLERR | POLLHUP)
+
+/* The poll(2) events xev_poll can ask for. */
+#ifdef POLLRDHUP
+#define POLL_RDHUP POLLRDHUP
+#else
+#define POLL_RDHUP 0
+#endif
+#define POLL_EVENTS \
+	(POLLIN | POLLPRI | POLLOUT | POLLRDNORM | POLLRDBAND | POLLWRNORM | POLLWRBAND | POLL_RDHUP)
+
+int xev__rd_init(struct xev__loop *l, const struct xev__rd_hooks *hooks)
+{
+	struct xev__rd *rd = xev__rd(l);
+
+	rd->hooks = hooks;
+	rd->slots = NULL;
+	rd->nslots = 0;
+	return xev__wakeup_open(&rd->wake, true);
+}
+
+void xev__rd_deinit(struct xev__loop *l)
+{
+	struct xev__rd *rd = xev__rd(l);
+
+	for (uint32_t fd = 0; fd < rd->nslots; fd++) {
+		struct xev__completion *c;
+		while ((c = xev__list_pop(&rd->slots[fd].waiters)))
+			c->state = XEV__DEAD;
+	}
+	free(rd->slots);
+	rd->slots = NULL;
+	rd->nslots = 0;
+	xev__wakeup_close(&rd->wake);
+}
+
+void xev__rd_wake(struct xev__loop *l)
+{
+	xev__wakeup_signal(&xev__rd(l)->wake);
+}
+
+/* The slot of fd, growing the table (by doubling) to reach it. */
+static struct xev__fdslot *slot_of(struct xev__loop *l, int fd)
+{
+	struct xev__rd *rd = xev__rd(l);
+	struct xev__fdslot *t;
+	size_t n;
+
+	if ((uint32_t)fd < rd->nslots)
+		return &rd->slots[fd];
+	n = rd->nslots ? rd->nslots : 64;
+	while (n <= (size_t)fd)
+		n *= 2;
+	t = realloc(rd->slots, n * sizeof(*t));
+	if (!t)
+		return NULL;
+	/* The lists hold no pointer back to their slot: moving is fine. */
+	memset(t + rd->nslots, 0, (n - rd->nslots) * sizeof(*t));
+	rd->slots = t;
+	rd->nslots = (uint32_t)n;
+	return &t[fd];
+}
+
+/* What the operations parked on s wait for. */
+static uint32_t wanted(const struct xev__fdslot *s)
+{
+	uint32_t m = 0;
+	for (struct xev__completion *c = s->waiters.head; c; c = c->next)
+		m |= c->u.io.wants;
+	return m;
+}
+
+/* Gives the kernel `want` for fd, recording what it has. */
+static int watch(struct xev__loop *l, int fd, struct xev__fdslot *s, uint32_t want, bool fresh)
+{
+	int rc;
+
+	if (fresh)
+		s->stuck = false; /* perhaps another file now: it has to show it */
+	rc = xev__rd(l)->hooks->watch(l, fd, s, want, fresh);
+	s->registered = rc == 0;
+	s->mask = rc == 0 ? want : 0;
+	return rc;
+}
+
+static void unwatch(struct xev__loop *l, int fd, struct xev__fdslot *s)
+{
+	if (s->registered)
+		xev__rd(l)->hooks->unwatch(l, fd, s);
+	s->registered = false;
+	s->stuck = false;
+	s->mask = 0;
+}
+
+/* Drops what the interest in fd has beyond what its waiters want. */
+static void trim(struct xev__loop *l, int fd, struct xev__fdslot *s)
+{
+	uint32_t want = wanted(s);
+
+	if (!want) {
+		unwatch(l, fd, s);
+		return;
+	}
+	/* Failure leaves it as it was: extra reports only cost a wake-up. */
+	if (xev__rd(l)->hooks->watch(l, fd, s, want, false) == 0)
+		s->mask = want;
+}
+
+/* Which readiness each operation waits for. */
+static uint32_t wants_of(struct xev__completion *c)
+{
+	switch (xev__io_kind(c)) {
+	case XEV__OP_READ:
+	case XEV__OP_RECV:
+	case XEV__OP_RECVMSG:
+	case XEV__OP_ACCEPT:
+		return POLLIN;
+	case XEV__OP_POLL:
+		return (uint32_t)c->u.io.flags & POLL_EVENTS;
+	default:
+		return POLLOUT;
+	}
+}
+
+/* One attempt after readiness; -EAGAIN: not yet. */
+static int attempt(struct xev__completion *c, uint32_t revents)
+{
+	if (xev__io_kind(c) == XEV__OP_POLL)
+		return (int)(revents & (c->u.io.wants | FAILED));
+	if (c->flags & F_CONNECTING) {
+		int err = 0, r;
+		socklen_t len = sizeof(err);
+		if (getsockopt(c->u.io.fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+			return -errno;
+		if (err)
+			return -err;
+		if (!(revents & (POLLOUT | FAILED)))
+			return -EAGAIN;
+		/* Asking again moves the socket to "connected", as a blocking
+		 * connect (and io_uring's) leaves it: a later connect then
+		 * says EISCONN. */
+		r = xev__io_perform(c);
+		if (r == -EALREADY || r == -EINPROGRESS)
+			return -EAGAIN;
+		return r == -EISCONN ? 0 : r;
+	}
+	return xev__io_perform(c);
+}
+
+/* Things the kernel cannot wait for: regular files, directories, some
+ * devices. */
+static void not_pollable(struct xev__loop *l, struct xev__completion *c)
+{
+	switch (xev__io_kind(c)) {
+	case XEV__OP_READ:
+	case XEV__OP_WRITE:
+		xev__io_file(l, c);
+		break;
+	case XEV__OP_POLL:
+		/* Always ready, as poll(2) says of them. */
+		xev__complete(l, c, (int)(c->u.io.wants & (POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM)));
+		break;
+	default:
+		/* Not a socket: let the system call say so. */
+		xev__complete(l, c, xev__io_perform(c));
+		break;
+	}
+}
+
+/*
+ * io_uring refuses at once a read of a write-only fd, a recv on a pipe or
+ * an accept on a socket that does not listen; waiting for readiness that
+ * may never come would hang them here instead.  Checked when the fd is
+ * first watched, which is once for most descriptors, not on every wait.
+ */
+static int check_fd_kind(struct xev__completion *c)
+{
+	int fd = c->u.io.fd, v = 0, flags;
+	socklen_t len = sizeof v;
+
+	switch (xev__io_kind(c)) {
+	case XEV__OP_READ:
+		flags = fcntl(fd, F_GETFL);
+		if (flags < 0)
+			return -errno;
+		return (flags & O_ACCMODE) == O_WRONLY ? -EBADF : 0;
+	case XEV__OP_RECV:
+	case XEV__OP_RECVMSG:
+		return getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &len) < 0 ? -errno : 0;
+	case XEV__OP_ACCEPT:
+		if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &len) < 0)
+			return -errno;
+		return v ? 0 : -EINVAL;
+	default:
+		return 0;
+	}
+}
+
+/* Waits for c's fd to become ready for it. */
+static void park(struct xev__loop *l, struct xev__completion *c)
+{
+	int fd = c->u.io.fd;
+	struct xev__fdslot *s = slot_of(l, fd);
+	uint32_t need;
+	bool fresh;
+	int rc = 0;
+
+	if (!s) {
+		xev__complete(l, c, -ENOMEM);
+		return;
+	}
+	if (!s->registered && (rc = check_fd_kind(c)) < 0) {
+		xev__complete(l, c, rc);
+		return;
+	}
+	c->u.io.wants = wants_of(c);
+	need = s->mask | c->u.io.wants;
+	/* With operations parked the registration is known to be live; a
+	 * rearm repeats one on the same, still open, fd.  Otherwise the fd
+	 * may have been closed and reused since it was watched.  A stuck
+	 * slot is watched again for every wait: the kernel looks at the
+	 * readiness once more then, which it would not report otherwise. */
+	fresh = !s->registered || (!s->waiters.head && !(c->flags & XEV__F_REARMED));
+	if (fresh || need != s->mask || s->stuck)
+		rc = watch(l, fd, s, need, fresh);
+	if (rc == -EPERM) {
+		not_pollable(l, c);
+		return;
+	}
+	if (rc < 0) {
+		xev__complete(l, c, rc);
+		return;
+	}
+	c->state = XEV__ACTIVE;
+	xev__list_push(&s->waiters, c);
+}
+
+/* Ends every operation parked on s with result. */
+static void fail_waiters(struct xev__loop *l, struct xev__fdslot *s, int result)
+{
+	struct xev__completion *c;
+
+	while ((c = xev__list_pop(&s->waiters)))
+		xev__complete(l, c, result);
+}
+
+/* xev_close: the slot forgets the fd, and what waits on it can never be
+ * woken again, so it ends with -EBADF rather than hang. */
+static void forget_fd(struct xev__loop *l, int fd)
+{
+	struct xev__fdslot *s = xev__rd_slot(l, fd);
+
+	if (!s)
+		return;
+	unwatch(l, fd, s);
+	fail_waiters(l, s, -EBADF);
+}
+
+/* A descriptor the kernel cannot wait for, so the pool should write it. */
+static bool is_file(int fd)
+{
+	struct stat st;
+	return fstat(fd, &st) == 0 && (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode));
+}
+
+/* Sends and writes are tried at once: a socket usually has room. */
+static void try_then_park(struct xev__loop *l, struct xev__completion *c)
+{
+	struct xev__fdslot *s = xev__rd_slot(l, c->u.io.fd);
+	int r;
+
+	/* Must not overtake a write already waiting on the fd. */
+	if (s && (wanted(s) & POLLOUT)) {
+		park(l, c);
+		return;
+	}
+	if (l->pool && xev__io_kind(c) == XEV__OP_WRITE && is_file(c->u.io.fd)) {
+		xev__io_file(l, c);
+		return;
+	}
+	r = xev__io_perform(c);
+	if (r == -EAGAIN)
+		park(l, c);
+	else
+		xev__complete(l, c, r);
+}
+
+static void start_connect(struct xev__loop *l, struct xev__completion *c)
+{
+	int r = xev__io_perform(c);
+
+	if (r == -EINPROGRESS) {
+		c->flags |= F_CONNECTING;
+		park(l, c);
+	} else if (r == -EAGAIN) {
+		park(l, c); /* a full AF_UNIX backlog: try again when writable */
+	} else {
+		xev__complete(l, c, r);
+	}
+}
+
+void xev__rd_submit(struct xev__loop *l, struct xev__completion *c)
+{
+	switch (xev__io_kind(c)) {
+	case XEV__OP_PREAD:
+	case XEV__OP_PWRITE:
+		xev__io_file(l, c);
+		break;
+	case XEV__OP_SHUTDOWN:
+		xev__complete(l, c, xev__io_perform(c));
+		break;
+	case XEV__OP_CLOSE:
+		forget_fd(l, c->u.io.fd);
+		xev__complete(l, c, xev__io_perform(c));
+		break;
+	case XEV__OP_CONNECT:
+		start_connect(l, c);
+		break;
+	case XEV__OP_WRITE:
+	case XEV__OP_SEND:
+	case XEV__OP_SENDMSG:
+		try_then_park(l, c);
+		break;
+	default:
+		park(l, c);
+		break;
+	}
+}
+
+int xev__rd_cancel(struct xev__loop *l, struct xev__completion *t, struct xev__completion *canceller)
+{
+	struct xev__fdslot *s = xev__rd_slot(l, t->u.io.fd);
+
+	(void)canceller;
+	if (!s)
+		return -ENOENT;
+	/* Its interest is trimmed lazily, when it next fires. */
+	xev__list_unlink(&s->waiters, t);
+	xev__complete(l, t, -ECANCELED);
+	return 0;
+}
+
+/* Retries what is parked on fd, oldest first, as far as revents allows. */
+void xev__rd_ready(struct xev__loop *l, int fd, struct xev__fdslot *s, uint32_t revents)
+{
+	bool failed = revents & FAILED;
+	uint32_t blocked = 0;
+	uint32_t want = wanted(s);
+	bool progress = false;
+	struct xev__completion *c, *next;
+
+	if (revents & POLLNVAL) {
+		/* Closed behind our back: nothing will ever be ready. */
+		unwatch(l, fd, s);
+		fail_waiters(l, s, -EBADF);
+		return;
+	}
+	for (c = s->waiters.head; c; c = next) {
+		uint32_t w = c->u.io.wants;
+		int r;
+
+		next = c->next;
+		if (!(revents & w) && !failed)
+			continue;
+		if (xev__io_kind(c) != XEV__OP_POLL && (w & blocked))
+			continue; /* an earlier one found nothing: so would this */
+		r = attempt(c, revents);
+		if (r == -EAGAIN) {
+			blocked |= w;
+			continue;
+		}
+		xev__list_unlink(&s->waiters, c);
+		xev__complete(l, c, r);
+		progress = true;
+	}
+	/* An error condition the operations cannot clear stays reported for
+	 * as long as it lasts: the loop would spin.  Reported once per watch
+	 * from now on, and then only new readiness, or a new wait, wakes the
+	 * waiters, which is all they wait for. */
+	if (failed && !progress && s->waiters.head && !s->stuck) {
+		s->stuck = true;
+		watch(l, fd, s, s->mask, false);
+	}
+	/* Level-triggered: what nobody waited for fires again and again, and
+	 * so would writability nobody waits for any more.  Readability stays
+	 * registered for the next read, usually a rearm. */
+	if (want == 0 || (revents & ~want & ~(uint32_t)FAILED) || (s->mask & ~wanted(s) & POLLOUT))
+		trim(l, fd, s);
+}
+
+void xev__rd_rewatch_all(struct xev__loop *l)
+{
+	struct xev__rd *rd = xev__rd(l);
+
+	for (uint32_t i = 0; i < rd->nslots; i++) {
+		struct xev__fdslot *s = &rd->slots[i];
+		int rc;
+
+		s->registered = false;
+		s->mask = 0;
+		if (!s->waiters.head)
+			continue;
+		rc = watch(l, (int)i, s, wanted(s), true);
+		if (rc < 0)
+			fail_waiters(l, s, rc);
+	}
+}

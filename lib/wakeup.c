@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The wake-up primitive (backend.h): a descriptor another thread, or a
+ * signal handler, makes readable to end the loop's wait.  An eventfd is
+ * one descriptor and never fills; a pipe is the portable stand-in, its
+ * write end non-blocking so that a notifier never waits: when the pipe is
+ * full a wake-up is already pending, and that is all a write would say.
+ */
+#include "backend.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+#ifdef XEV_USE_EVENTFD
+#include <sys/eventfd.h>
+#endif
+
+#ifndef XEV_USE_EVENTFD
+static int set_fd_flags(int fd, bool nonblocking)
+{
+	int fl;
+
+	if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
+		return -errno;
+	if (!nonblocking)
+		return 0;
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+		return -errno;
+	return 0;
+}
+#endif
+
+int xev__wakeup_open(struct xev__wakeup *w, bool nonblocking_read)
+{
+#ifdef XEV_USE_EVENTFD
+	int fd = eventfd(0, EFD_CLOEXEC | (nonblocking_read ? EFD_NONBLOCK : 0));
+	if (fd < 0)
+		return -errno;
+	w->rfd = w->wfd = fd;
+	return 0;
+#else
+	int p[2], rc;
+
+	/* pipe2() is not everywhere yet (macOS); a loop is set up rarely,
+	 * and a fork in that window leaks only to an exec'd child. */
+	if (pipe(p) < 0)
+		return -errno;
+	rc = set_fd_flags(p[0], nonblocking_read);
+	if (rc == 0)
+		rc = set_fd_flags(p[1], true);
+	if (rc < 0) {
+		close(p[0]);
+		close(p[1]);
+		return rc;
+	}
+	w->rfd = p[0];
+	w->wfd = p[1];
+	return 0;
+#endif
+}
+
+void xev__wakeup_close(struct xev__wakeup *w)
+{
+	if (w->wfd >= 0 && w->wfd != w->rfd)
+		close(w->wfd);
+	if (w->rfd >= 0)
+		close(w->rfd);
+	w->rfd = w->wfd = -1;
+}
+
+void xev__wakeup_signal(const struct xev__wakeup *w)
+{
+#ifdef XEV_USE_EVENTFD
+	uint64_t one = 1;
+#else
+	char one = 1;
+#endif
+	ssize_t n;
+
+	/* EAGAIN: a full pipe, a wake-up is pending already. */
+	do
+		n = write(w->wfd, &one, sizeof(one));
+	while (n < 0 && errno == EINTR);
+}
+
+void xev__wakeup_drain(const struct xev__wakeup *w)
+{
+#ifdef XEV_USE_EVENTFD
+	uint64_t v;
+	/* One read resets the counter: it is not a semaphore. */
+	while (read(w->rfd, &v, sizeof(v)) < 0 && errno == EINTR)
+		;
+#else
+	char buf[64];
+	ssize_t n;
+	do
+		n = read(w->rfd, buf, sizeof(buf));
+	while (n == (ssize_t)sizeof(buf) || (n < 0 && errno == EINTR));
+#endif
+}
