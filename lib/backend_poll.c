@@ -88,6 +88,8 @@ static int append(struct poll_state *p, int fd)
 	return (int)p->nfds++;
 }
 
+static void poll_unwatch(struct xev__loop *l, int fd, struct xev__fdslot *s);
+
 static int poll_watch(struct xev__loop *l, int fd, struct xev__fdslot *s, uint32_t want, bool fresh)
 {
 	struct poll_state *p = poll_of(l);
@@ -95,8 +97,13 @@ static int poll_watch(struct xev__loop *l, int fd, struct xev__fdslot *s, uint32
 
 	if (fresh) {
 		int rc = check_pollable(fd);
-		if (rc < 0)
+		if (rc < 0) {
+			/* Not watched at all from here on, as the core will
+			 * believe: no entry may outlive it. */
+			if (s->registered)
+				poll_unwatch(l, fd, s);
 			return rc;
+		}
 	}
 	if (!s->registered) {
 		int i = append(p, fd);

@@ -25,12 +25,17 @@ enum xev__cap {
 	 * involved, and a positioned read or write on a stream is taken as
 	 * a plain one (io_uring ignores the offset there). */
 	XEV__CAP_NATIVE_FILES = 1u << 2,
+	/* An fd closed with close(2) while an operation waits on it ends that
+	 * operation with -EBADF (others keep waiting: the kernel holds the
+	 * file, or silently drops its registration). */
+	XEV__CAP_SEES_CLOSE = 1u << 3,
 };
 
-#define XEV__BACKENDS(X)                                                        \
-	X(io_uring, XEV_BACKEND_IO_URING, XEV__CAP_NATIVE_FILES)                \
-	X(epoll, XEV_BACKEND_EPOLL, XEV__CAP_READINESS | XEV__CAP_FD_ORDER)     \
-	X(kqueue, XEV_BACKEND_KQUEUE, XEV__CAP_READINESS | XEV__CAP_FD_ORDER)   \
-	X(poll, XEV_BACKEND_POLL, XEV__CAP_READINESS | XEV__CAP_FD_ORDER)
+#define XEV__BACKENDS(X)                                                   \
+	X(io_uring, XEV_BACKEND_IO_URING, XEV__CAP_NATIVE_FILES)           \
+	X(epoll, XEV_BACKEND_EPOLL, XEV__CAP_READINESS | XEV__CAP_FD_ORDER) \
+	X(kqueue, XEV_BACKEND_KQUEUE, XEV__CAP_READINESS | XEV__CAP_FD_ORDER) \
+	X(poll, XEV_BACKEND_POLL,                                          \
+	  XEV__CAP_READINESS | XEV__CAP_FD_ORDER | XEV__CAP_SEES_CLOSE)
 
 #endif /* XEV_BACKENDS_H */

@@ -565,9 +565,11 @@ static void check_submission(struct xev__loop *l, struct xev__completion *c, enu
 {
 	const char *fn = (size_t)op < XEV__NOPS ? xev__ops[op].call : "xev_*";
 	xev__debug_check_thread(l, fn);
-	/* Only a completion that names this very loop is judged: one never
-	 * used may hold anything. */
-	if (c->loop == l && c->state != XEV__DEAD)
+	/* Only a completion that names this very loop, in a state and for
+	 * an operation that exist, is judged: memory never used as one may
+	 * hold anything, a pointer to this loop included. */
+	if (c->loop == l && c->state >= XEV__QUEUED && c->state <= XEV__READY && c->op != XEV__OP_NONE &&
+	    c->op < XEV__NOPS)
 		xev__misuse(fn, "the completion is still queued or in flight on this loop "
 				"(reuse it only from its callback or once it reads XEV_COMPLETION_DEAD)");
 }

@@ -220,6 +220,8 @@ struct tl_op {
 
 static inline void tl_op_init(struct tl_op *o)
 {
+	xev_completion_zero(&o->c);
+	xev_completion_zero(&o->cc);
 	tl_rec_init(&o->r);
 	tl_rec_init(&o->rc);
 }

@@ -1,0 +1,480 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What the kernel is allowed to do to an event loop, on every backend
+ * (lib/readiness.c is where a readiness backend answers it):
+ *
+ * - report readiness for an fd that has nothing by the time the operation
+ *   runs (two reads woken by one write, two recvs by one datagram, two
+ *   sends by room that the first fills again): the others go back to
+ *   waiting, never to a lost or doubled completion, nor to a busy loop;
+ * - interrupt the wait with a signal, every 100 us: each costs one more
+ *   wait, nothing else (timers keep their time, pending reads stay);
+ * - see an fd closed behind the loop's back (close(2), not xev_close):
+ *   what waits on it ends with -EBADF where the backend can see it, and is
+ *   cancellable everywhere; an idle registration of it never spins;
+ * - and, in a churn of many pipes (reads queued, cancelled, fds closed
+ *   with xev_close and their numbers reused), every read gets exactly the
+ *   bytes the model expects, once.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <sys/socket.h>
+
+#include "tap.h"
+#include "net.h"
+
+#define GLOBAL_CHECKS 0
+#define PER_BACKEND 15
+
+static double thread_cpu_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* Runs the (ticking) loop for ms; the CPU time it took. */
+static double idle_cpu_ms(struct tl *t, int ms)
+{
+	double cpu = thread_cpu_ms();
+	int64_t end = mono_ms() + ms;
+
+	while (mono_ms() < end)
+		xev_loop_run(&t->loop, XEV_RUN_ONCE);
+	return thread_cpu_ms() - cpu;
+}
+
+/* ---- one report, two waiters -------------------------------------- */
+
+static void check_two_reads(xev_backend b, const char *bn)
+{
+	struct tl t;
+	struct tl_op o[2];
+	char buf[2][16];
+	int p[2], first, other, r;
+	double cpu;
+
+	tl_init(&t, b, NULL);
+	make_pipe(p);
+	for (int i = 0; i < 2; i++) {
+		tl_op_init(&o[i]);
+		xev_read(&t.loop, &o[i].c, p[0], buf[i], sizeof buf[i], &o[i].r, tl_rec_cb);
+	}
+	xev_loop_run(&t.loop, XEV_RUN_NO_WAIT);
+	if (write(p[1], "abcde", 5) != 5)
+		bail("write");
+	WAIT_FOR(&t, o[0].r.calls || o[1].r.calls);
+	cpu = idle_cpu_ms(&t, 100);
+	first = o[0].r.calls ? 0 : 1;
+	other = 1 - first;
+	ok(o[first].r.calls == 1 && o[first].r.result == 5 && memcmp(buf[first], "abcde", 5) == 0,
+	   "%s: two reads parked, one write: one read gets all 5 bytes (%d calls, %d)", bn, o[first].r.calls,
+	   o[first].r.result);
+	ok(o[other].r.calls == 0 && !dead(&o[other].c),
+	   "%s: ... the other found nothing and waits again: no result, still active (%d calls, %d)", bn,
+	   o[other].r.calls, o[other].r.result);
+	ok(cpu < 25.0, "%s: ... without spinning (%.1f ms CPU in 100 ms)", bn, cpu);
+	if (write(p[1], "xyz", 3) != 3)
+		bail("write");
+	r = tl_result_of(&t, &o[other]);
+	ok(r == 3 && memcmp(buf[other], "xyz", 3) == 0 && o[first].r.calls == 1,
+	   "%s: ... and the next write completes it with the new bytes (%d)", bn, r);
+	close(p[0]);
+	close(p[1]);
+	tl_deinit(&t);
+}
+
+static void check_two_recvs(xev_backend b, const char *bn)
+{
+	struct tl t;
+	struct tl_op o[2];
+	struct sockaddr_in ra, sa;
+	char buf[2][16];
+	int rfd, sfd, first, other;
+	double cpu;
+
+	tl_init(&t, b, NULL);
+	rfd = loopback_bound(SOCK_DGRAM, &ra);
+	sfd = loopback_bound(SOCK_DGRAM, &sa);
+	for (int i = 0; i < 2; i++) {
+		tl_op_init(&o[i]);
+		xev_recv(&t.loop, &o[i].c, rfd, buf[i], sizeof buf[i], 0, &o[i].r, tl_rec_cb);
+	}
+	xev_loop_run(&t.loop, XEV_RUN_NO_WAIT);
+	if (sendto(sfd, "one", 3, 0, (struct sockaddr *)&ra, sizeof ra) != 3)
+		bail("sendto");
+	WAIT_FOR(&t, o[0].r.calls || o[1].r.calls);
+	cpu = idle_cpu_ms(&t, 100);
+	first = o[0].r.calls ? 0 : 1;
+	other = 1 - first;
+	ok(o[first].r.result == 3 && o[other].r.calls == 0 && !dead(&o[other].c) && cpu < 25.0,
+	   "%s: two recvs, one datagram: one gets it, the other waits on, no spin (%d, %d calls, %.1f ms CPU)",
+	   bn, o[first].r.result, o[other].r.calls, cpu);
+	if (sendto(sfd, "second", 6, 0, (struct sockaddr *)&ra, sizeof ra) != 6)
+		bail("sendto");
+	first = tl_result_of(&t, &o[other]);
+	ok(first == 6 && memcmp(buf[other], "second", 6) == 0, "%s: ... the next datagram completes the other (%d)",
+	   bn, first);
+	close(rfd);
+	close(sfd);
+	tl_deinit(&t);
+}
+
+/* Two sends wait for room on a full socket; the room the reader makes is
+ * taken by the first, and the second finds the buffer full again. */
+static void check_two_sends(xev_backend b, const char *bn)
+{
+	enum { LEN = 64 * 1024 };
+	static char out[2][LEN], rx[4 * LEN];
+	struct tl t;
+	struct tl_op o[2];
+	int s[2], fifo = (tap_caps(b) & XEV__CAP_FD_ORDER) != 0, same = 1;
+	long filled, got = 0, want;
+	int64_t end;
+	double cpu;
+
+	tl_init(&t, b, NULL);
+	make_socketpair(s);
+	memset(out[0], 'A', LEN);
+	memset(out[1], 'B', LEN);
+	filled = fill(s[0], 1);
+	for (int i = 0; i < 2; i++) {
+		tl_op_init(&o[i]);
+		xev_send(&t.loop, &o[i].c, s[0], out[i], LEN, 0, &o[i].r, tl_rec_cb);
+	}
+	xev_loop_run(&t.loop, XEV_RUN_NO_WAIT);
+	/* A little room (only filler is there yet), then a moment for the
+	 * loop to use it. */
+	for (long left = 2048; left > 0;) {
+		ssize_t n = read(s[1], rx, (size_t)left);
+		if (n <= 0)
+			break;
+		left -= n;
+		filled -= n;
+	}
+	cpu = idle_cpu_ms(&t, 100);
+	ok(cpu < 25.0 && o[0].r.calls <= 1 && o[1].r.calls <= 1,
+	   "%s: two sends on a full socket given a little room: no spin, no stray result (%.1f ms CPU)", bn, cpu);
+	/* Now read everything: both complete, and the bytes are theirs. */
+	for (end = mono_ms() + 5000; mono_ms() < end;) {
+		ssize_t n = recv(s[1], rx + got, sizeof rx - (size_t)got, MSG_DONTWAIT);
+		if (n > 0) {
+			got += n;
+			continue;
+		}
+		if (o[0].r.calls && o[1].r.calls && got >= filled + o[0].r.result + o[1].r.result)
+			break;
+		xev_loop_run(&t.loop, XEV_RUN_NO_WAIT);
+	}
+	want = filled + (long)o[0].r.result + o[1].r.result;
+	for (long k = 0; k < got && k < want; k++) {
+		char c = k < filled ? 'j' : (!fifo || k < filled + o[0].r.result) ? 0 : 'B';
+		if (k >= filled && !fifo)
+			continue;
+		if (k >= filled && k < filled + o[0].r.result)
+			c = 'A';
+		same &= rx[k] == c;
+	}
+	ok(o[0].r.calls == 1 && o[1].r.calls == 1 && o[0].r.result > 0 && o[1].r.result > 0 && got == want &&
+		   same,
+	   "%s: ... then drained: each send completes once, the peer gets exactly their %ld bytes%s (%ld)", bn,
+	   want - filled, fifo ? ", the first's before the second's" : "", got - filled);
+	close(s[0]);
+	close(s[1]);
+	tl_deinit(&t);
+}
+
+/* ---- a signal every 100 us ------------------------------------------ */
+
+static atomic_int storm_on;
+static atomic_long storm_sent;
+static void on_storm(int sig) { (void)sig; }
+
+static void *storm_main(void *arg)
+{
+	pthread_t target = *(pthread_t *)arg;
+	struct timespec ts = { 0, 100000 };
+
+	while (atomic_load(&storm_on)) {
+		pthread_kill(target, SIGUSR2);
+		atomic_fetch_add(&storm_sent, 1);
+		nanosleep(&ts, NULL);
+	}
+	return NULL;
+}
+
+static void check_eintr_storm(xev_backend b, const char *bn)
+{
+	struct sigaction sa, old;
+	xev_loop loop;
+	xev_watcher tw;
+	xev_completion tc;
+	struct tl_rec tr, rr;
+	struct tl_op o;
+	pthread_t self = pthread_self(), storm;
+	char buf[8];
+	int p[2], bad_rc = 0, runs = 0;
+	int64_t t0, fired_after;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_storm; /* no SA_RESTART: every wait sees EINTR */
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGUSR2, &sa, &old);
+	tap_loop_init(&loop, b);
+	make_pipe(p);
+	tl_rec_init(&tr);
+	tl_rec_init(&rr);
+	tl_op_init(&o);
+	xev_read(&loop, &o.c, p[0], buf, sizeof buf, &rr, tl_rec_cb);
+	xev_timer_init(&tw);
+	atomic_store(&storm_on, 1);
+	atomic_store(&storm_sent, 0);
+	if (pthread_create(&storm, NULL, storm_main, &self) != 0)
+		bail("pthread_create");
+	t0 = mono_ms();
+	xev_loop_update_now(&loop); /* timers count from the loop's time */
+	xev_timer_run(&tw, &loop, &tc, 100, &tr, tl_rec_cb);
+	while (!tr.calls && mono_ms() - t0 < 5000) {
+		if (xev_loop_run(&loop, XEV_RUN_ONCE) < 0)
+			bad_rc++;
+		runs++;
+	}
+	fired_after = mono_ms() - t0;
+	ok(tr.calls == 1 && tr.result == 0 && fired_after >= 100 && fired_after < 1000 && bad_rc == 0,
+	   "%s: under a signal every 100 us (%ld sent): a 100 ms timer fires once after %lld ms, run never fails "
+	   "(%d runs)",
+	   bn, (long)atomic_load(&storm_sent), (long long)fired_after, runs);
+	ok(rr.calls == 0 && !dead(&o.c), "%s: ... a read with nothing to read stays pending through it", bn);
+	if (write(p[1], "ok", 2) != 2)
+		bail("write");
+	t0 = mono_ms();
+	while (!rr.calls && mono_ms() - t0 < 5000)
+		xev_loop_run(&loop, XEV_RUN_ONCE);
+	atomic_store(&storm_on, 0);
+	pthread_join(storm, NULL);
+	ok(rr.calls == 1 && rr.result == 2 && memcmp(buf, "ok", 2) == 0,
+	   "%s: ... and completes once with the data when it comes, still under the storm (%d)", bn, rr.result);
+	xev_loop_deinit(&loop);
+	xev_timer_deinit(&tw);
+	close(p[0]);
+	close(p[1]);
+	sigaction(SIGUSR2, &old, NULL);
+}
+
+/* ---- fds closed behind the loop's back ------------------------------- */
+
+static void check_closed_behind(xev_backend b, const char *bn)
+{
+	struct tl t;
+	struct tl_op o, o2;
+	char buf[8];
+	int p[2], q[2], r;
+	double cpu;
+
+	tl_init(&t, b, NULL);
+	make_pipe(p);
+	tl_op_init(&o);
+	xev_read(&t.loop, &o.c, p[0], buf, sizeof buf, &o.r, tl_rec_cb);
+	xev_loop_run(&t.loop, XEV_RUN_NO_WAIT);
+	close(p[0]); /* not xev_close: the loop is not told */
+	if (tap_caps(b) & XEV__CAP_SEES_CLOSE) {
+		r = tl_result_of(&t, &o);
+		ok(r == -EBADF, "%s: a read parked on an fd closed behind the loop's back ends with -EBADF (%d)", bn,
+		   r);
+	} else {
+		/* The kernel keeps the file (io_uring) or drops the
+		 * registration (epoll, kqueue): the read waits, and is
+		 * cancelled like any other. */
+		WAIT_FOR_MS(&t, o.r.calls, 50);
+		xev_cancel(&t.loop, &o.cc, &o.c, &o.rc, tl_rec_cb);
+		WAIT_FOR(&t, o.r.calls && o.rc.calls);
+		ok(o.r.calls == 1 && (o.r.result == -ECANCELED || o.r.result == -EBADF),
+		   "%s: a read parked on an fd closed behind the loop's back is cancelled once (%d)", bn,
+		   o.r.result);
+	}
+	close(p[1]);
+
+	/* A read that completed leaves the fd watched for the next one;
+	 * the fd is then closed: nothing may keep reporting it. */
+	make_pipe(q);
+	tl_op_init(&o2);
+	xev_read(&t.loop, &o2.c, q[0], buf, sizeof buf, &o2.r, tl_rec_cb);
+	if (write(q[1], "x", 1) != 1)
+		bail("write");
+	r = tl_result_of(&t, &o2);
+	close(q[0]);
+	close(q[1]);
+	cpu = idle_cpu_ms(&t, 100);
+	ok(r == 1 && cpu < 25.0,
+	   "%s: an fd closed behind the loop's back after its read completed: no spin (%.1f ms CPU in 100 ms)",
+	   bn, cpu);
+	tl_deinit(&t);
+}
+
+/* ---- churn ---------------------------------------------------------- */
+
+#define NPIPES 48
+#define STEPS 3000
+
+struct cpipe {
+	int rfd, wfd;
+	unsigned next_w, next_r; /* byte sequence numbers */
+	xev_completion c, cc, cclose;
+	unsigned char buf[4];
+	int pending, cancelling, closing;
+	int calls, bad, wrong;
+};
+
+static struct cpipe pipes[NPIPES];
+static int churn_callbacks;
+
+static xev_cb_action churn_read_cb(xev_loop *l, xev_completion *c, int result, void *ud)
+{
+	struct cpipe *cp = ud;
+	(void)l, (void)c;
+	churn_callbacks++;
+	cp->calls++;
+	if (!cp->pending)
+		cp->bad++; /* a second callback */
+	cp->pending = 0;
+	if (result > 0) {
+		for (int i = 0; i < result; i++)
+			if (cp->buf[i] != (unsigned char)(cp->next_r++ * 131u))
+				cp->wrong++;
+	} else if (result != -ECANCELED) {
+		cp->wrong++;
+	}
+	return XEV_DISARM;
+}
+
+static xev_cb_action churn_cancel_cb(xev_loop *l, xev_completion *c, int result, void *ud)
+{
+	struct cpipe *cp = ud;
+	(void)l, (void)c, (void)result;
+	cp->cancelling = 0;
+	return XEV_DISARM;
+}
+
+static xev_cb_action churn_close_cb(xev_loop *l, xev_completion *c, int result, void *ud)
+{
+	struct cpipe *cp = ud;
+	(void)l, (void)c;
+	if (result != 0)
+		cp->wrong++;
+	cp->closing = 0;
+	return XEV_DISARM;
+}
+
+static unsigned next_rand(unsigned *seed)
+{
+	*seed = *seed * 1103515245u + 12345u;
+	return (*seed >> 16) & 0x7fff;
+}
+
+static void churn_open(struct cpipe *cp)
+{
+	int p[2];
+	make_pipe(p);
+	cp->rfd = p[0];
+	cp->wfd = p[1];
+	cp->next_w = cp->next_r = 0;
+}
+
+static void check_churn(xev_backend b, const char *bn)
+{
+	xev_loop loop;
+	unsigned seed = 12345;
+	int reopened = 0, cancels = 0, writes = 0, reads = 0;
+	int calls = 0, bad = 0, wrong = 0, busy;
+	int64_t end;
+
+	tap_loop_init(&loop, b);
+	memset(pipes, 0, sizeof pipes);
+	churn_callbacks = 0;
+	for (int i = 0; i < NPIPES; i++)
+		churn_open(&pipes[i]);
+	for (int step = 0; step < STEPS; step++) {
+		struct cpipe *cp = &pipes[next_rand(&seed) % NPIPES];
+		unsigned what = next_rand(&seed) % 10;
+
+		if (cp->closing) {
+			/* its xev_close is still queued */
+		} else if (what < 4 && !cp->pending) {
+			cp->pending = 1;
+			reads++;
+			xev_read(&loop, &cp->c, cp->rfd, cp->buf, 1 + next_rand(&seed) % 4, cp, churn_read_cb);
+		} else if (what < 7) {
+			unsigned char v = (unsigned char)(cp->next_w * 131u);
+			if (write(cp->wfd, &v, 1) == 1) {
+				cp->next_w++;
+				writes++;
+			}
+		} else if (what < 9 && cp->pending && !cp->cancelling) {
+			cp->cancelling = 1;
+			cancels++;
+			xev_cancel(&loop, &cp->cc, &cp->c, cp, churn_cancel_cb);
+		} else if (what == 9 && !cp->pending && !cp->cancelling) {
+			/* Recycle: the number goes back to the kernel and
+			 * comes out again for some other pipe. */
+			cp->closing = 1;
+			xev_close(&loop, &cp->cclose, cp->rfd, cp, churn_close_cb);
+			close(cp->wfd);
+			xev_loop_run(&loop, XEV_RUN_NO_WAIT);
+			churn_open(cp);
+			reopened++;
+		}
+		xev_loop_run(&loop, XEV_RUN_NO_WAIT);
+	}
+	/* Settle: cancel what still waits, then let everything finish. */
+	for (int i = 0; i < NPIPES; i++)
+		if (pipes[i].pending && !pipes[i].cancelling) {
+			pipes[i].cancelling = 1;
+			xev_cancel(&loop, &pipes[i].cc, &pipes[i].c, &pipes[i], churn_cancel_cb);
+		}
+	end = mono_ms() + 5000;
+	do {
+		busy = 0;
+		xev_loop_run(&loop, XEV_RUN_NO_WAIT);
+		for (int i = 0; i < NPIPES; i++)
+			busy |= pipes[i].pending | pipes[i].cancelling | pipes[i].closing;
+	} while (busy && mono_ms() < end);
+	for (int i = 0; i < NPIPES; i++) {
+		calls += pipes[i].calls;
+		bad += pipes[i].bad;
+		wrong += pipes[i].wrong;
+	}
+	ok(!busy && calls == reads && bad == 0,
+	   "%s: churn of %d pipes (%d reads, %d writes, %d cancels, %d fds recycled): every read called back once "
+	   "(%d callbacks)",
+	   bn, NPIPES, reads, writes, cancels, reopened, calls);
+	is_int(wrong, 0, "%s: ... each with the bytes the model expects, or -ECANCELED", bn);
+	xev_loop_deinit(&loop);
+	for (int i = 0; i < NPIPES; i++) {
+		close(pipes[i].rfd);
+		close(pipes[i].wfd);
+	}
+}
+
+static void check_backend(xev_backend b, const char *bn)
+{
+	check_two_reads(b, bn);   /* 4 */
+	check_two_recvs(b, bn);   /* 2 */
+	check_two_sends(b, bn);   /* 2 */
+	check_eintr_storm(b, bn); /* 3 */
+	check_closed_behind(b, bn); /* 2 */
+	check_churn(b, bn);       /* 2 */
+}
+
+int main(void)
+{
+	signal(SIGPIPE, SIG_IGN);
+	plan(GLOBAL_CHECKS + TAP_NBACKENDS * PER_BACKEND);
+	tap_each_backend(PER_BACKEND, check_backend);
+	return done_testing();
+}
