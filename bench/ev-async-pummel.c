@@ -88,7 +88,7 @@ int main(int argc, char **argv)
 	bench_note("callbacks %ld", callbacks);
 	bench_note("elapsed %.3f s", elapsed);
 	snprintf(name, sizeof(name), "async-pummel-%ld", t);
-	bench_report(name, "libev", (double)c / elapsed, "callbacks/s");
+	bench_report(name, bench_ev_library(main_loop), (double)c / elapsed, "callbacks/s");
 	free(threads);
 	ev_loop_destroy(main_loop);
 	return 0;

@@ -141,7 +141,7 @@ int main(int argc, char **argv)
 	bench_note("main-side callbacks %ld", main_total);
 	bench_note("elapsed %.3f s", elapsed);
 	snprintf(name, sizeof(name), "async%ld", t);
-	bench_report(name, "libev", (double)main_total / elapsed, "pings/s");
+	bench_report(name, bench_ev_library(loop), (double)main_total / elapsed, "pings/s");
 	free(pairs);
 	ev_loop_destroy(loop);
 	return 0;

@@ -7,7 +7,7 @@
 
 #include "bench.h"
 
-/* The name of a libev backend, for the stderr notes. */
+/* The name of a libev backend, for the stderr notes and the library field. */
 static inline const char *backend_name(unsigned int b)
 {
 	switch (b) {
@@ -21,6 +21,19 @@ static inline const char *backend_name(unsigned int b)
 	case EVBACKEND_IOURING: return "io_uring";
 	default: return "unknown";
 	}
+}
+
+/*
+ * The library field of the stdout line: "libev-<backend>" (libev-epoll,
+ * libev-poll), from the loop the figure is about, so that bench/run can
+ * tell a run under LIBEV_FLAGS=2 (EVBACKEND_POLL) from the default one.
+ */
+static inline const char *bench_ev_library(struct ev_loop *loop)
+{
+	static char lib[32];
+
+	snprintf(lib, sizeof(lib), "libev-%s", backend_name(ev_backend(loop)));
+	return lib;
 }
 
 /* The default loop, whose backend the notes name. */

@@ -311,7 +311,7 @@ int main(int argc, char **argv)
 
 	bench_note("elapsed %.3f s", elapsed);
 	bench_note("round trips %ld", cl.done);
-	bench_report("ping-pongs", "libev", (double)n / elapsed, "roundtrips/s");
+	bench_report("ping-pongs", bench_ev_library(loop), (double)n / elapsed, "roundtrips/s");
 	ev_loop_destroy(loop);
 	return 0;
 }

@@ -117,7 +117,7 @@ int main(int argc, char **argv)
 	close(p->fd);
 	bench_note("elapsed %.3f s", elapsed);
 	bench_note("round trips %ld", p->done);
-	bench_report("ping-udp1", "libev", (double)n / elapsed, "roundtrips/s");
+	bench_report("ping-udp1", bench_ev_library(loop), (double)n / elapsed, "roundtrips/s");
 	free(p);
 	ev_loop_destroy(loop);
 	return 0;

@@ -118,7 +118,7 @@ int main(int argc, char **argv)
 	bench_note("sent %ld", p->sent);
 	bench_note("received %ld", p->received);
 	bench_note("elapsed %.3f s", elapsed);
-	bench_report("udp-pummel-1v1", "libev", (double)p->received / elapsed, "datagrams/s");
+	bench_report("udp-pummel-1v1", bench_ev_library(loop), (double)p->received / elapsed, "datagrams/s");
 	free(p);
 	ev_loop_destroy(loop);
 	return 0;
