@@ -424,6 +424,10 @@ void xev__rd_ready(struct xev__loop *l, int fd, struct xev__fdslot *s, uint32_t 
 	if (failed && !progress && s->waiters.head && !s->stuck) {
 		s->stuck = true;
 		watch(l, fd, s, s->mask, false);
+	} else if (s->stuck && !failed && s->registered) {
+		/* The error is gone (its queue was read): level again. */
+		s->stuck = false;
+		watch(l, fd, s, s->mask, false);
 	}
 	/* Level-triggered: what nobody waited for fires again and again, and
 	 * so would writability nobody waits for any more.  Readability stays
