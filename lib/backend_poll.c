@@ -214,18 +214,18 @@ static void recheck_left_out(struct xev__loop *l)
 
 /* The poll(2) timeout for timeout_ns: whole milliseconds, rounded up
  * (waking early would only spin), capped by the stuck fds' recheck. */
-static int timeout_ms(struct poll_state *p, int64_t timeout_ns, int64_t now)
+static int timeout_ms(struct poll_state *p, int64_t timeout_ns)
 {
 	int64_t ms;
 
-	if (timeout_ns < 0)
-		ms = -1;
+	if (timeout_ns <= 0)
+		ms = timeout_ns < 0 ? -1 : 0;
 	else if (timeout_ns >= (int64_t)INT_MAX * 1000000)
 		ms = INT_MAX;
 	else
 		ms = (timeout_ns + 999999) / 1000000;
 	if (p->left_out) {
-		int64_t until = (p->recheck_at - now + 999999) / 1000000;
+		int64_t until = (p->recheck_at - xev__clock_ns() + 999999) / 1000000;
 		if (until < 0)
 			until = 0;
 		if (ms < 0 || until < ms)
@@ -271,24 +271,31 @@ static void dispatch(struct xev__loop *l, int n)
 		compact(l);
 }
 
-static int poll_wait(struct xev__loop *l, int64_t timeout_ns)
+/* Puts the stuck fds back for a look when their recheck is due. */
+static void recheck_if_due(struct xev__loop *l)
 {
 	struct poll_state *p = poll_of(l);
 	int64_t now = xev__clock_ns();
-	int64_t deadline = timeout_ns > 0 ? now + timeout_ns : timeout_ns;
-	int n;
 
-	if (p->left_out && now >= p->recheck_at) {
+	if (now >= p->recheck_at) {
 		recheck_left_out(l);
 		p->recheck_at = now + STUCK_RECHECK_MS * INT64_C(1000000);
 	}
-	for (;;) {
-		n = poll(p->fds, p->nfds, timeout_ms(p, timeout_ns, now));
-		if (n >= 0 || errno != EINTR)
-			break;
-		/* Interrupted: wait for what is left of the time. */
+}
+
+static int poll_wait(struct xev__loop *l, int64_t timeout_ns)
+{
+	struct poll_state *p = poll_of(l);
+	/* The clock is read only when an interruption could need it. */
+	int64_t deadline = timeout_ns > 0 ? xev__clock_ns() + timeout_ns : 0;
+	int n;
+
+	if (p->left_out)
+		recheck_if_due(l);
+	while ((n = poll(p->fds, p->nfds, timeout_ms(p, timeout_ns))) < 0 && errno == EINTR) {
+		/* Interrupted: wait again for what is left of the time. */
 		if (timeout_ns > 0) {
-			now = xev__clock_ns();
+			int64_t now = xev__clock_ns();
 			timeout_ns = deadline > now ? deadline - now : 0;
 		}
 	}

@@ -65,10 +65,8 @@ enum xev__op {
  */
 struct xev__opkind {
 	const char *call; /* the public function that queues it, for messages */
-	/* The descriptor operation a backend performs for it (an fd op kind,
-	 * XEV__OP_READ .. XEV__OP_POLL), or 0: the loop does it alone. */
-	uint8_t io;
-	/* Starts a submitted (QUEUED) completion. */
+	/* Starts a submitted (QUEUED) completion; NULL: an fd operation, for
+	 * the backend (xev__fd_submit). */
 	void (*submit)(struct xev__loop *l, struct xev__completion *c);
 	/* Stops an ACTIVE one: the canceller's result, or XEV__PENDING when
 	 * the backend will give it later. */
@@ -152,6 +150,9 @@ struct xev__io_op {
 	void *buf;
 	int fd;
 	int flags;                /* send/recv flags, shutdown's how, poll's events */
+	/* The fd operation a backend performs: the op itself, or, for a
+	 * process wait on a pidfd, XEV__OP_POLL.  Read through xev__io_kind. */
+	uint8_t kind;
 	size_t len;               /* buffer length; connect's addrlen */
 	uint64_t offset;          /* pread/pwrite */
 	socklen_t *addrlen;       /* accept */
@@ -184,10 +185,11 @@ struct xev__completion {
 	} u;
 };
 
-/* What a backend performs for c: an fd operation kind, or 0. */
+/* What a backend performs for c, an fd operation: XEV__OP_READ ..
+ * XEV__OP_POLL. */
 static inline unsigned xev__io_kind(const struct xev__completion *c)
 {
-	return xev__ops[c->op].io;
+	return c->u.io.kind;
 }
 
 /* An async watcher. */
@@ -409,10 +411,8 @@ XEV__HIDDEN bool xev__process_settle(struct xev__loop *l, struct xev__completion
 XEV__HIDDEN void xev__cancel_submit(struct xev__loop *l, struct xev__completion *c);
 
 /* Fd operations (ops.c). */
-XEV__HIDDEN int xev__io_check(struct xev__completion *c);
 XEV__HIDDEN int xev__io_perform(struct xev__completion *c);
 XEV__HIDDEN int xev__io_perform_blocking(struct xev__completion *c);
-XEV__HIDDEN void xev__io_restore(struct xev__completion *c);
 XEV__HIDDEN void xev__io_file(struct xev__loop *l, struct xev__completion *c);
 
 /* Thread pool offload (offload.c, threadpool.c). */

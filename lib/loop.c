@@ -273,7 +273,7 @@ static int cancel_target(struct xev__loop *l, struct xev__completion *t,
 {
 	if (!t || t->state == XEV__DEAD)
 		return -ENOENT;
-	if (t->loop != l)
+	if (t->loop != l || t->op >= XEV__NOPS)
 		return -EINVAL;
 	switch (t->state) {
 	case XEV__QUEUED:
@@ -295,16 +295,50 @@ void xev__cancel_submit(struct xev__loop *l, struct xev__completion *c)
 		xev__complete(l, c, r);
 }
 
+/* Requests answered without the kernel, the same way on every backend:
+ * 0 or the result the operation ends with. */
+static int io_check(struct xev__completion *c)
+{
+	struct xev__io_op *io = &c->u.io;
+	unsigned kind = xev__io_kind(c);
+
+	if (io->fd < 0)
+		return -EBADF;
+	if (kind >= XEV__OP_READ && kind <= XEV__OP_SEND && io->len > XEV__MAX_RW)
+		return -EINVAL;
+	if ((kind == XEV__OP_PREAD || kind == XEV__OP_PWRITE) && io->offset > (uint64_t)INT64_MAX)
+		return -EINVAL; /* io_uring would take -1 as "the file position" */
+	if ((kind == XEV__OP_RECVMSG || kind == XEV__OP_SENDMSG) && !io->buf)
+		return -EFAULT;
+	return 0;
+}
+
+/* Rearm repeats the arguments as they were queued, not as the kernel left
+ * them: a rearmed accept or recvmsg sees its original buffer sizes. */
+static void io_restore(struct xev__completion *c)
+{
+	struct xev__io_op *io = &c->u.io;
+
+	if (c->op == XEV__OP_ACCEPT && io->addrlen) {
+		*io->addrlen = io->saved_namelen;
+	} else if (c->op == XEV__OP_RECVMSG && io->buf) {
+		struct msghdr *m = io->buf;
+		m->msg_namelen = io->saved_namelen;
+		m->msg_controllen = io->saved_controllen;
+		m->msg_flags = io->saved_msg_flags;
+	}
+}
+
 /* An fd operation goes to the backend, unless the loop can answer it. */
 void xev__fd_submit(struct xev__loop *l, struct xev__completion *c)
 {
-	int r = xev__io_check(c);
+	int r = io_check(c);
 
 	if (r < 0) {
 		xev__complete(l, c, r);
 		return;
 	}
-	xev__io_restore(c);
+	io_restore(c);
 	l->be->submit(l, c);
 }
 
@@ -315,7 +349,7 @@ int xev__fd_cancel(struct xev__loop *l, struct xev__completion *t, struct xev__c
 	return l->be->cancel(l, t, canceller);
 }
 
-/* A zeroed completion, or a cancel: nothing to start or stop. */
+/* A zeroed completion: nothing to start or stop. */
 static void submit_invalid(struct xev__loop *l, struct xev__completion *c)
 {
 	xev__complete(l, c, -EINVAL);
@@ -327,8 +361,7 @@ static int cancel_invalid(struct xev__loop *l, struct xev__completion *t, struct
 	return -EINVAL;
 }
 
-#define FD_OP(op_, call_) \
-	[op_] = { .call = call_, .io = op_, .submit = xev__fd_submit, .cancel = xev__fd_cancel }
+#define FD_OP(op_, call_) [op_] = { .call = call_, .cancel = xev__fd_cancel }
 
 const struct xev__opkind xev__ops[XEV__NOPS] = {
 	[XEV__OP_NONE] = { .call = "xev_*", .submit = submit_invalid, .cancel = cancel_invalid },
@@ -337,8 +370,9 @@ const struct xev__opkind xev__ops[XEV__NOPS] = {
 			    .settle = xev__timer_settle },
 	[XEV__OP_ASYNC_WAIT] = { .call = "xev_async_wait", .submit = xev__async_submit,
 				 .cancel = xev__async_cancel, .rearm = xev__async_submit },
+	/* Only io_uring holds a cancel (ACTIVE): the kernel is asked. */
 	[XEV__OP_CANCEL] = { .call = "xev_cancel", .submit = xev__cancel_submit,
-			     .cancel = cancel_invalid },
+			     .cancel = xev__fd_cancel },
 	FD_OP(XEV__OP_READ, "xev_read"),
 	FD_OP(XEV__OP_WRITE, "xev_write"),
 	FD_OP(XEV__OP_PREAD, "xev_pread"),
@@ -354,9 +388,8 @@ const struct xev__opkind xev__ops[XEV__NOPS] = {
 	FD_OP(XEV__OP_POLL, "xev_poll"),
 	/* A poll of the child's pidfd, or an async wait for SIGCHLD; its
 	 * settle step reaps the child. */
-	[XEV__OP_PROCESS] = { .call = "xev_process_wait", .io = XEV__OP_POLL,
-			      .submit = xev__process_submit, .cancel = xev__process_cancel,
-			      .settle = xev__process_settle },
+	[XEV__OP_PROCESS] = { .call = "xev_process_wait", .submit = xev__process_submit,
+			      .cancel = xev__process_cancel, .settle = xev__process_settle },
 	[XEV__OP_WORK] = { .call = "xev_work", .submit = xev__work_submit,
 			   .cancel = xev__offload_cancel },
 	[XEV__OP_SIGNAL_WAIT] = { .call = "xev_signal_wait", .submit = xev__async_submit,
@@ -369,10 +402,14 @@ static void submit_queued(struct xev__loop *l)
 	struct xev__completion *c;
 
 	while ((c = xev__list_pop(&l->submissions))) {
+		void (*submit)(struct xev__loop *, struct xev__completion *) = xev__ops[c->op].submit;
+
 		if (c->flags & XEV__F_CANCELED)
 			xev__complete(l, c, -ECANCELED);
+		else if (submit)
+			submit(l, c);
 		else
-			xev__ops[c->op].submit(l, c);
+			xev__fd_submit(l, c);
 	}
 }
 

@@ -25,6 +25,7 @@ static struct xev__completion *begin(xev_loop *loop, xev_completion *c, enum xev
 	xev__prepare(l, k, op, userdata, cb);
 	memset(&k->u.io, 0, sizeof(k->u.io));
 	k->u.io.fd = fd;
+	k->u.io.kind = (uint8_t)op;
 	return k;
 }
 
@@ -36,7 +37,7 @@ static void queue(xev_loop *loop, struct xev__completion *k)
 static size_t clamp_len(size_t len)
 {
 	if (len > (size_t)SSIZE_MAX)
-		return len; /* a negative length cast to size_t: xev__io_check refuses it */
+		return len; /* a negative length cast to size_t: io_check (loop.c) refuses it */
 	return len > XEV__MAX_RW ? XEV__MAX_RW : len;
 }
 
@@ -232,41 +233,6 @@ void xev_work(xev_loop *loop, xev_completion *c, xev_threadpool *pool, void (*fn
 	queue(loop, k);
 }
 
-/* Requests answered without the kernel, the same way on every backend:
- * 0 or the result the operation ends with. */
-int xev__io_check(struct xev__completion *c)
-{
-	struct xev__io_op *io = &c->u.io;
-
-	unsigned kind = xev__io_kind(c);
-
-	if (io->fd < 0)
-		return -EBADF;
-	if (kind >= XEV__OP_READ && kind <= XEV__OP_SEND && io->len > XEV__MAX_RW)
-		return -EINVAL;
-	if ((kind == XEV__OP_PREAD || kind == XEV__OP_PWRITE) && io->offset > (uint64_t)INT64_MAX)
-		return -EINVAL; /* io_uring would take -1 as "the file position" */
-	if ((kind == XEV__OP_RECVMSG || kind == XEV__OP_SENDMSG) && !io->buf)
-		return -EFAULT;
-	return 0;
-}
-
-/* Rearm repeats the arguments as they were queued, not as the kernel left
- * them: a rearmed accept or recvmsg sees its original buffer sizes. */
-void xev__io_restore(struct xev__completion *c)
-{
-	struct xev__io_op *io = &c->u.io;
-
-	if (c->op == XEV__OP_ACCEPT && io->addrlen) {
-		*io->addrlen = io->saved_namelen;
-	} else if (c->op == XEV__OP_RECVMSG && io->buf) {
-		struct msghdr *m = io->buf;
-		m->msg_namelen = io->saved_namelen;
-		m->msg_controllen = io->saved_controllen;
-		m->msg_flags = io->saved_msg_flags;
-	}
-}
-
 static int result_of(ssize_t n)
 {
 	return n < 0 ? -errno : (int)n;
@@ -275,7 +241,7 @@ static int result_of(ssize_t n)
 /*
  * One attempt at c with a plain system call; sockets are asked not to
  * block.  -EAGAIN means "wait for readiness and try again".  c has passed
- * xev__io_check.
+ * io_check (loop.c).
  */
 int xev__io_perform(struct xev__completion *c)
 {

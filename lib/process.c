@@ -187,6 +187,7 @@ static void wait_for_end(struct xev__loop *l, struct xev__completion *c, struct 
 	if (p->pidfd >= 0) {
 		c->u.io.fd = p->pidfd;
 		c->u.io.flags = POLLIN;
+		c->u.io.kind = XEV__OP_POLL;
 		xev__fd_submit(l, c);
 		return;
 	}
