@@ -203,7 +203,7 @@ int main(int argc, char **argv)
 		cl->ld = &ld;
 		cl->id = i;
 		cl->buf = malloc(ld.chunk);
-		cl->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		cl->fd = loop_socket(SOCK_STREAM);
 		started++;
 		if (!cl->buf || cl->fd < 0) {
 			fprintf(stderr, "echo-load: client %d: %s\n", i, strerror(errno));

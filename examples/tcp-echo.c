@@ -16,6 +16,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -24,6 +25,24 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include <xev.h>
+
+/* A socket for the loop: non-blocking, as readiness backends need, and
+ * close-on-exec; socket(2)'s SOCK_NONBLOCK is not everywhere (macOS). */
+static int loop_socket(int type)
+{
+	int fd = socket(AF_INET, type, 0), fl;
+
+	if (fd < 0)
+		return -1;
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
 
 #define CONN_BUF (64 * 1024)
 
@@ -189,7 +208,7 @@ static int server_open(struct server *srv, xev_loop *loop, int port)
 	memset(srv, 0, sizeof *srv); /* zeroed completions read DEAD in on_stop */
 	srv->loop = loop;
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	srv->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	srv->fd = loop_socket(SOCK_STREAM);
 	if (srv->fd < 0)
 		return -errno;
 	setsockopt(srv->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);

@@ -13,6 +13,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -22,6 +23,24 @@
 #include <sys/uio.h>
 #include <unistd.h>
 #include <xev.h>
+
+/* A socket for the loop: non-blocking, as readiness backends need, and
+ * close-on-exec; socket(2)'s SOCK_NONBLOCK is not everywhere (macOS). */
+static int loop_socket(int type)
+{
+	int fd = socket(AF_INET, type, 0), fl;
+
+	if (fd < 0)
+		return -1;
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
 
 #define MAX_DGRAM 65536 /* more than any UDP payload over IPv4 */
 #define REPLIES 8
@@ -108,7 +127,7 @@ static int echo_open(struct echo *e, xev_loop *loop, int port)
 
 	memset(e, 0, sizeof *e); /* zeroed reply completions read DEAD: free */
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if ((e->fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0)
+	if ((e->fd = loop_socket(SOCK_DGRAM)) < 0)
 		return -errno;
 	if (bind(e->fd, (struct sockaddr *)&sa, sizeof sa) < 0 ||
 	    getsockname(e->fd, (struct sockaddr *)&sa, &len) < 0) {
@@ -222,7 +241,7 @@ static int test_start(struct tester *t, struct echo *e, xev_loop *loop, int port
 	memset(t, 0, sizeof *t);
 	t->e = e;
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	t->fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	t->fd = loop_socket(SOCK_DGRAM);
 	if (t->fd < 0 || connect(t->fd, (struct sockaddr *)&sa, sizeof sa) < 0)
 		return -errno;
 	xev_recv(loop, &t->recv_c, t->fd, t->in, sizeof t->in, 0, t, on_test_recv);

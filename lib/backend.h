@@ -35,6 +35,13 @@ struct xev__backend {
 		      struct xev__completion *canceller);
 	/* Interrupts a wait from another thread (or a signal handler). */
 	void (*wake)(struct xev__loop *l);
+	/* Optional: waits in the kernel for process pid to end (kqueue's
+	 * EVFILT_PROC), then completes c with 0; the loop reaps.  c is ACTIVE
+	 * until then and is stopped by .cancel, taken back by .deinit. */
+	void (*exit_wait)(struct xev__loop *l, struct xev__completion *c, pid_t pid);
+	/* Only when asked for by name: AUTO passes it by (kqueue emulated
+	 * on Linux, which is for tests). */
+	bool explicit_only;
 };
 
 /* The registry (registry.c): the hooks of backend b if this build has
@@ -80,6 +87,9 @@ struct xev__fdslot {
 	struct xev__list waiters; /* parked operations, oldest first */
 	uint32_t mask;            /* the interest the kernel was given */
 	uint32_t priv;            /* the backend's (epoll: generation; poll: index) */
+	/* A socket error the kernel reported and took off the socket
+	 * (kqueue): the next operation on fd ends with it. */
+	int err;
 	bool registered;          /* the kernel was given mask */
 	/* An error no operation clears is pending: the kernel is asked to
 	 * report this fd once per watch() call, not for as long as it lasts. */
@@ -99,6 +109,12 @@ struct xev__rd_hooks {
 	/* Stops reporting fd (s->registered was true).  Cannot fail: an fd
 	 * the kernel no longer knows is not watched. */
 	void (*unwatch)(struct xev__loop *l, int fd, struct xev__fdslot *s);
+	/* Its reports say "look", not which poll(2) bits hold (kqueue has a
+	 * read and a write filter): xev_poll's results are asked of poll(2). */
+	bool inexact;
+	/* The poll(2) bits it can wait for; 0: all.  An xev_poll for none of
+	 * them ends with -EOPNOTSUPP. */
+	uint32_t watchable;
 };
 
 /* The first member of every readiness backend's state. */
@@ -115,8 +131,10 @@ static inline struct xev__rd *xev__rd(struct xev__loop *l)
 	return XEV__BACKEND_STATE(l, struct xev__rd);
 }
 
-/* Backend hooks the core implements for every readiness backend. */
-XEV__HIDDEN int xev__rd_init(struct xev__loop *l, const struct xev__rd_hooks *hooks);
+/* Backend hooks the core implements for every readiness backend.
+ * xev__rd_init opens the wake-up primitive (rd->wake) if asked to; the
+ * backend watches its read end, or has a wake-up of its own. */
+XEV__HIDDEN int xev__rd_init(struct xev__loop *l, const struct xev__rd_hooks *hooks, bool wakeup);
 XEV__HIDDEN void xev__rd_deinit(struct xev__loop *l);
 XEV__HIDDEN void xev__rd_submit(struct xev__loop *l, struct xev__completion *c);
 XEV__HIDDEN int xev__rd_cancel(struct xev__loop *l, struct xev__completion *t,
@@ -129,7 +147,11 @@ static inline struct xev__fdslot *xev__rd_slot(struct xev__loop *l, int fd)
 	struct xev__rd *rd = xev__rd(l);
 	return fd >= 0 && (uint32_t)fd < rd->nslots ? &rd->slots[fd] : NULL;
 }
-XEV__HIDDEN void xev__rd_ready(struct xev__loop *l, int fd, struct xev__fdslot *s, uint32_t revents);
+/* revents: poll(2) bits; err: a socket error the kernel reported with
+ * them and took off the socket (kqueue's EV_EOF fflags), else 0: the first
+ * operation on fd, waiting now or queued later, ends with it. */
+XEV__HIDDEN void xev__rd_ready(struct xev__loop *l, int fd, struct xev__fdslot *s, uint32_t revents,
+			       int err);
 /* The kernel forgot every registration (epoll's rebuild): watch again
  * what has operations parked. */
 XEV__HIDDEN void xev__rd_rewatch_all(struct xev__loop *l);

@@ -112,7 +112,7 @@ static int epoll_init(struct xev__loop *l, const struct xev__options *o)
 	e->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (e->epfd < 0)
 		return -errno;
-	rc = xev__rd_init(l, &epoll_hooks);
+	rc = xev__rd_init(l, &epoll_hooks, true);
 	if (rc < 0) {
 		close(e->epfd);
 		return rc;
@@ -204,7 +204,7 @@ static int epoll_wait_backend(struct xev__loop *l, int64_t timeout_ns)
 			stale = true;
 			continue;
 		}
-		xev__rd_ready(l, fd, s, evs[i].events);
+		xev__rd_ready(l, fd, s, evs[i].events, 0);
 	}
 	return stale ? rebuild(l) : 0;
 }

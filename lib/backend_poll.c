@@ -166,7 +166,7 @@ static int poll_init(struct xev__loop *l, const struct xev__options *o)
 	p->fds = malloc(p->cap * sizeof(*p->fds));
 	if (!p->fds)
 		return -ENOMEM;
-	rc = xev__rd_init(l, &poll_hooks);
+	rc = xev__rd_init(l, &poll_hooks, true);
 	if (rc < 0) {
 		free(p->fds);
 		return rc;
@@ -264,7 +264,7 @@ static void dispatch(struct xev__loop *l, int n)
 			e->fd = ~fd;
 			p->left_out++;
 		}
-		xev__rd_ready(l, fd, s, revents);
+		xev__rd_ready(l, fd, s, revents, 0);
 	}
 	p->dispatching = false;
 	if (p->holes)

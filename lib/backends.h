@@ -29,13 +29,16 @@ enum xev__cap {
 	 * operation with -EBADF (others keep waiting: the kernel holds the
 	 * file, or silently drops its registration). */
 	XEV__CAP_SEES_CLOSE = 1u << 3,
+	/* xev_poll can wait for POLLPRI (urgent data).  Without it a wait
+	 * for POLLPRI alone ends with -EOPNOTSUPP. */
+	XEV__CAP_POLL_URGENT = 1u << 4,
 };
 
-#define XEV__BACKENDS(X)                                                   \
-	X(io_uring, XEV_BACKEND_IO_URING, XEV__CAP_NATIVE_FILES)           \
-	X(epoll, XEV_BACKEND_EPOLL, XEV__CAP_READINESS | XEV__CAP_FD_ORDER) \
-	X(kqueue, XEV_BACKEND_KQUEUE, XEV__CAP_READINESS | XEV__CAP_FD_ORDER) \
-	X(poll, XEV_BACKEND_POLL,                                          \
-	  XEV__CAP_READINESS | XEV__CAP_FD_ORDER | XEV__CAP_SEES_CLOSE)
+#define XEV__BACKENDS(X)                                                              \
+	X(io_uring, XEV_BACKEND_IO_URING, XEV__CAP_NATIVE_FILES | XEV__CAP_POLL_URGENT)       \
+	X(epoll, XEV_BACKEND_EPOLL, XEV__CAP_READINESS | XEV__CAP_FD_ORDER | XEV__CAP_POLL_URGENT) \
+	X(kqueue, XEV_BACKEND_KQUEUE, XEV__CAP_READINESS | XEV__CAP_FD_ORDER)                 \
+	X(poll, XEV_BACKEND_POLL,                                                     \
+	  XEV__CAP_READINESS | XEV__CAP_FD_ORDER | XEV__CAP_SEES_CLOSE | XEV__CAP_POLL_URGENT)
 
 #endif /* XEV_BACKENDS_H */

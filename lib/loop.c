@@ -127,7 +127,8 @@ int xev_loop_init_with_options(xev_loop *loop, const xev_loop_options *opts)
 		rc = -ENOSYS;
 		for (unsigned i = 0; xev__backend_nth(i) != XEV_BACKEND_AUTO; i++) {
 			xev_backend b = xev__backend_nth(i);
-			if (!xev__backend_hooks(b))
+			const struct xev__backend *be = xev__backend_hooks(b);
+			if (!be || be->explicit_only)
 				continue;
 			rc = start_backend(l, b, o);
 			if (rc == 0)

@@ -7,11 +7,20 @@
  */
 #include "internal.h"
 
+#include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+/* Sends never raise SIGPIPE: MSG_NOSIGNAL where the system has it; else
+ * (macOS) SO_NOSIGPIPE, set on the socket before each send. */
+#if HAVE_DECL_MSG_NOSIGNAL
+#define NOSIGNAL MSG_NOSIGNAL
+#else
+#define NOSIGNAL 0
+#endif
 
 /* Records the common part of a request; NULL when the call is ignored. */
 static struct xev__completion *begin(xev_loop *loop, xev_completion *c, enum xev__op op, int fd,
@@ -107,7 +116,7 @@ void xev_send(xev_loop *loop, xev_completion *c, int fd, const void *buf, size_t
 		return;
 	k->u.io.buf = (void *)(uintptr_t)buf;
 	k->u.io.len = clamp_len(len);
-	k->u.io.flags = flags | MSG_NOSIGNAL;
+	k->u.io.flags = flags | NOSIGNAL;
 	queue(loop, k);
 }
 
@@ -134,7 +143,7 @@ void xev_sendmsg(xev_loop *loop, xev_completion *c, int fd, const struct msghdr 
 	if (!k)
 		return;
 	k->u.io.buf = (void *)(uintptr_t)msg;
-	k->u.io.flags = flags | MSG_NOSIGNAL;
+	k->u.io.flags = flags | NOSIGNAL;
 	queue(loop, k);
 }
 
@@ -144,7 +153,7 @@ void xev_accept(xev_loop *loop, xev_completion *c, int fd, struct sockaddr *addr
 	struct xev__completion *k = begin(loop, c, XEV__OP_ACCEPT, fd, userdata, cb);
 	if (!k)
 		return;
-	/* accept4(2) wants both or neither. */
+	/* accept(2) wants both or neither. */
 	k->u.io.buf = addrlen ? addr : NULL;
 	k->u.io.addrlen = addr ? addrlen : NULL;
 	if (k->u.io.addrlen)
@@ -238,6 +247,39 @@ static int result_of(ssize_t n)
 	return n < 0 ? -errno : (int)n;
 }
 
+/* A connection from listening socket fd, non-blocking and close-on-exec
+ * from the start where accept4 exists, else set so at once. */
+static int accept_nonblocking(int fd, struct sockaddr *addr, socklen_t *addrlen)
+{
+#ifdef HAVE_ACCEPT4
+	return accept4(fd, addr, addrlen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+#else
+	int s = accept(fd, addr, addrlen), fl;
+
+	if (s < 0)
+		return -1;
+	fl = fcntl(s, F_GETFL);
+	if (fl < 0 || fcntl(s, F_SETFL, fl | O_NONBLOCK) < 0 || fcntl(s, F_SETFD, FD_CLOEXEC) < 0) {
+		int e = errno;
+		close(s);
+		errno = e;
+		return -1;
+	}
+	return s;
+#endif
+}
+
+/* Without MSG_NOSIGNAL, the socket itself is told not to raise SIGPIPE. */
+static void no_sigpipe(int fd)
+{
+#if !HAVE_DECL_MSG_NOSIGNAL && HAVE_DECL_SO_NOSIGPIPE
+	int one = 1;
+	setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof(one));
+#else
+	(void)fd;
+#endif
+}
+
 /*
  * One attempt at c with a plain system call; sockets are asked not to
  * block.  -EAGAIN means "wait for readiness and try again".  c has passed
@@ -259,13 +301,15 @@ int xev__io_perform(struct xev__completion *c)
 	case XEV__OP_RECV:
 		return result_of(recv(io->fd, io->buf, io->len, io->flags | MSG_DONTWAIT));
 	case XEV__OP_SEND:
+		no_sigpipe(io->fd);
 		return result_of(send(io->fd, io->buf, io->len, io->flags | MSG_DONTWAIT));
 	case XEV__OP_RECVMSG:
 		return result_of(recvmsg(io->fd, io->buf, io->flags | MSG_DONTWAIT));
 	case XEV__OP_SENDMSG:
+		no_sigpipe(io->fd);
 		return result_of(sendmsg(io->fd, io->buf, io->flags | MSG_DONTWAIT));
 	case XEV__OP_ACCEPT:
-		return result_of(accept4(io->fd, io->buf, io->addrlen, SOCK_NONBLOCK | SOCK_CLOEXEC));
+		return result_of(accept_nonblocking(io->fd, io->buf, io->addrlen));
 	case XEV__OP_CONNECT:
 		return result_of(connect(io->fd, io->buf, (socklen_t)io->len));
 	case XEV__OP_SHUTDOWN:

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Process watchers, built from primitive operations: no backend knows what
- * a process is.  With a pidfd a wait is an ordinary poll of it for POLLIN,
- * which the kernel reports when the child ends; then waitpid() reaps that
+ * a process is, nor reaps one.  Where the backend can wait in the kernel
+ * for a pid to end (kqueue's EVFILT_PROC), a wait is that.  Otherwise, with
+ * a pidfd, it is an ordinary poll of it for POLLIN, which the kernel
+ * reports when the child ends.  Either way waitpid() then reaps that
  * child alone.  Without one (old kernel, seccomp, --disable-pidfd or
  * XEV_NO_PIDFD) the watcher joins the SIGCHLD registry of signal.c and a
  * wait is an async wait the handler fires; after each SIGCHLD the loop
@@ -13,7 +15,7 @@
  * Either way the watcher keeps the outcome once it has it, so any number of
  * waits, before or after the child ended, all see the same status.
  */
-#include "internal.h"
+#include "backend.h"
 
 #include <poll.h>
 #include <stddef.h>
@@ -180,19 +182,25 @@ _Static_assert(offsetof(struct xev__io_op, buf) == 0 && offsetof(struct xev__asy
 	       "a process wait's watcher must be both the poll's buf and the async wait's watcher");
 _Static_assert(offsetof(struct xev__process, sub.a) == 0, "the async header must come first");
 
-/* Waits for the child's end: a poll of its pidfd, or an async wait that
- * SIGCHLD fires (fd -1 tells them apart). */
+/* Waits for the child's end: in the kernel where the backend can (kqueue's
+ * EVFILT_PROC), else a poll of its pidfd, else an async wait that SIGCHLD
+ * fires.  u.io.kind tells them apart (0 for the async wait). */
 static void wait_for_end(struct xev__loop *l, struct xev__completion *c, struct xev__process *p)
 {
-	if (p->pidfd >= 0) {
+	if (l->be->exit_wait) {
+		c->u.io.kind = XEV__OP_PROCESS;
+		c->u.io.fd = -1;
+		l->be->exit_wait(l, c, p->pid);
+	} else if (p->pidfd >= 0) {
 		c->u.io.fd = p->pidfd;
 		c->u.io.flags = POLLIN;
 		c->u.io.kind = XEV__OP_POLL;
 		xev__fd_submit(l, c);
-		return;
+	} else {
+		c->u.io.fd = -1;
+		c->u.io.kind = 0;
+		xev__async_submit(l, c);
 	}
-	c->u.io.fd = -1;
-	xev__async_submit(l, c);
 }
 
 void xev__process_submit(struct xev__loop *l, struct xev__completion *c)
@@ -208,7 +216,7 @@ void xev__process_submit(struct xev__loop *l, struct xev__completion *c)
 		return;
 	}
 	c->flags |= XEV__F_SETTLE;
-	if (p->pidfd < 0) {
+	if (!l->be->exit_wait && p->pidfd < 0) {
 		l->signal_handler_seen = true;
 		/* The child may have ended before anyone listened for
 		 * SIGCHLD: look once without waiting for one. */
@@ -219,8 +227,8 @@ void xev__process_submit(struct xev__loop *l, struct xev__completion *c)
 
 int xev__process_cancel(struct xev__loop *l, struct xev__completion *t, struct xev__completion *canceller)
 {
-	if (t->u.io.fd >= 0)
-		return xev__fd_cancel(l, t, canceller);
+	if (t->u.io.kind)
+		return xev__fd_cancel(l, t, canceller); /* the backend holds it */
 	return xev__async_cancel(l, t, canceller);
 }
 
@@ -241,7 +249,7 @@ bool xev__process_settle(struct xev__loop *l, struct xev__completion *c)
 	c->result = r;
 	/* Other waits on this watcher have no SIGCHLD of their own coming:
 	 * fire it for them, and they find it settled. */
-	if (p->pidfd < 0 && p->sub.a.waiters > 0) {
+	if (c->u.io.kind == 0 && p->sub.a.waiters > 0) {
 		atomic_store(&p->sub.a.pending, 1);
 		atomic_store(&l->async_pending, 1);
 	}

@@ -53,14 +53,15 @@
 #define POLL_EVENTS \
 	(POLLIN | POLLPRI | POLLOUT | POLLRDNORM | POLLRDBAND | POLLWRNORM | POLLWRBAND | POLL_RDHUP)
 
-int xev__rd_init(struct xev__loop *l, const struct xev__rd_hooks *hooks)
+int xev__rd_init(struct xev__loop *l, const struct xev__rd_hooks *hooks, bool wakeup)
 {
 	struct xev__rd *rd = xev__rd(l);
 
 	rd->hooks = hooks;
 	rd->slots = NULL;
 	rd->nslots = 0;
-	return xev__wakeup_open(&rd->wake, true);
+	rd->wake.rfd = rd->wake.wfd = -1;
+	return wakeup ? xev__wakeup_open(&rd->wake, true) : 0;
 }
 
 void xev__rd_deinit(struct xev__loop *l)
@@ -119,8 +120,11 @@ static int watch(struct xev__loop *l, int fd, struct xev__fdslot *s, uint32_t wa
 {
 	int rc;
 
-	if (fresh)
-		s->stuck = false; /* perhaps another file now: it has to show it */
+	if (fresh) {
+		/* Perhaps another file now: it has to show its own state. */
+		s->stuck = false;
+		s->err = 0;
+	}
 	rc = xev__rd(l)->hooks->watch(l, fd, s, want, fresh);
 	s->registered = rc == 0;
 	s->mask = rc == 0 ? want : 0;
@@ -133,7 +137,16 @@ static void unwatch(struct xev__loop *l, int fd, struct xev__fdslot *s)
 		xev__rd(l)->hooks->unwatch(l, fd, s);
 	s->registered = false;
 	s->stuck = false;
+	s->err = 0;
 	s->mask = 0;
+}
+
+/* Takes the socket error the kernel reported for s, if any. */
+static int take_err(struct xev__fdslot *s)
+{
+	int err = s->err;
+	s->err = 0;
+	return err;
 }
 
 /* Drops what the interest in fd has beyond what its waiters want. */
@@ -232,9 +245,14 @@ static int check_fd_kind(struct xev__completion *c)
 	case XEV__OP_RECVMSG:
 		return getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &len) < 0 ? -errno : 0;
 	case XEV__OP_ACCEPT:
+#ifdef SO_ACCEPTCONN
 		if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &len) < 0)
 			return -errno;
 		return v ? 0 : -EINVAL;
+#else
+		/* Not listening shows when the accept is tried. */
+		return getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &len) < 0 ? -errno : 0;
+#endif
 	default:
 		return 0;
 	}
@@ -258,6 +276,13 @@ static void park(struct xev__loop *l, struct xev__completion *c)
 		return;
 	}
 	c->u.io.wants = wants_of(c);
+	if (XEV__UNLIKELY(xev__rd(l)->hooks->watchable)) {
+		c->u.io.wants &= xev__rd(l)->hooks->watchable;
+		if (!c->u.io.wants) {
+			xev__complete(l, c, -EOPNOTSUPP);
+			return;
+		}
+	}
 	need = s->mask | c->u.io.wants;
 	/* With operations parked the registration is known to be live; a
 	 * rearm repeats one on the same, still open, fd.  Otherwise the fd
@@ -265,6 +290,10 @@ static void park(struct xev__loop *l, struct xev__completion *c)
 	 * slot is watched again for every wait: the kernel looks at the
 	 * readiness once more then, which it would not report otherwise. */
 	fresh = !s->registered || (!s->waiters.head && !(c->flags & XEV__F_REARMED));
+	if (XEV__UNLIKELY(s->err) && !fresh && xev__io_kind(c) != XEV__OP_POLL) {
+		xev__complete(l, c, -take_err(s));
+		return;
+	}
 	if (fresh || need != s->mask || s->stuck)
 		rc = watch(l, fd, s, need, fresh);
 	if (rc == -EPERM) {
@@ -313,8 +342,9 @@ static void try_then_park(struct xev__loop *l, struct xev__completion *c)
 	struct xev__fdslot *s = xev__rd_slot(l, c->u.io.fd);
 	int r;
 
-	/* Must not overtake a write already waiting on the fd. */
-	if (s && (wanted(s) & POLLOUT)) {
+	/* Must not overtake a write already waiting on the fd, nor an error
+	 * the kernel already took off the socket. */
+	if (s && ((wanted(s) & POLLOUT) || XEV__UNLIKELY(s->err))) {
 		park(l, c);
 		return;
 	}
@@ -385,14 +415,17 @@ int xev__rd_cancel(struct xev__loop *l, struct xev__completion *t, struct xev__c
 }
 
 /* Retries what is parked on fd, oldest first, as far as revents allows. */
-void xev__rd_ready(struct xev__loop *l, int fd, struct xev__fdslot *s, uint32_t revents)
+void xev__rd_ready(struct xev__loop *l, int fd, struct xev__fdslot *s, uint32_t revents, int err)
 {
 	bool failed = revents & FAILED;
+	bool inexact = xev__rd(l)->hooks->inexact;
 	uint32_t blocked = 0;
 	uint32_t want = wanted(s);
 	bool progress = false;
 	struct xev__completion *c, *next;
 
+	if (XEV__UNLIKELY(err))
+		s->err = err;
 	if (revents & POLLNVAL) {
 		/* Closed behind our back: nothing will ever be ready. */
 		unwatch(l, fd, s);
@@ -401,14 +434,22 @@ void xev__rd_ready(struct xev__loop *l, int fd, struct xev__fdslot *s, uint32_t 
 	}
 	for (c = s->waiters.head; c; c = next) {
 		uint32_t w = c->u.io.wants;
+		bool ask_poll = inexact && xev__io_kind(c) == XEV__OP_POLL;
 		int r;
 
 		next = c->next;
-		if (!(revents & w) && !failed)
+		if (!(revents & w) && !failed && !ask_poll)
 			continue;
 		if (xev__io_kind(c) != XEV__OP_POLL && (w & blocked))
 			continue; /* an earlier one found nothing: so would this */
-		r = attempt(c, revents);
+		if (XEV__UNLIKELY(s->err) && xev__io_kind(c) != XEV__OP_POLL)
+			/* Gone from the socket: this operation would have
+			 * been the one to see it. */
+			r = -take_err(s);
+		else if (ask_poll)
+			r = xev__io_perform(c); /* poll(2), not waiting */
+		else
+			r = attempt(c, revents);
 		if (r == -EAGAIN) {
 			blocked |= w;
 			continue;

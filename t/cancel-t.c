@@ -609,7 +609,7 @@ static void check_same_tick(xev_backend b, const char *bn, enum same k, int orde
 		performed = drain(p[0]) != 3;
 		break;
 	case S_ACCEPT: {
-		int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		int fd = tap_accept(lfd, 0);
 		performed = rt.fds_got != 0 || fd < 0;
 		if (fd >= 0)
 			close(fd);

@@ -10,8 +10,10 @@
 #define XEV_T_NET_H
 
 #ifndef _GNU_SOURCE
-#error "define _GNU_SOURCE before any include: net.h uses pipe2, mkostemp and F_SETPIPE_SZ"
+#error "define _GNU_SOURCE before any include: net.h may use pipe2 and F_SETPIPE_SZ"
 #endif
+
+#include "config.h" /* what this system has: the helpers below adapt */
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -25,17 +27,81 @@
 
 /* ---- descriptors ---------------------------------------------------- */
 
+/* Portable descriptors: close-on-exec always, non-blocking if asked, made
+ * so at birth where the system can (SOCK_NONBLOCK, pipe2, accept4) and
+ * right after elsewhere.  They bail out on failure. */
+static inline void tap_fd_flags(int fd, int nonblock)
+{
+	int fl = fcntl(fd, F_GETFL);
+	if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0 || fl < 0 ||
+	    (nonblock && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0))
+		bail("fcntl failed");
+}
+
+static inline int tap_socket(int domain, int type, int nonblock)
+{
+#if HAVE_DECL_SOCK_NONBLOCK && HAVE_DECL_SOCK_CLOEXEC
+	int fd = socket(domain, type | SOCK_CLOEXEC | (nonblock ? SOCK_NONBLOCK : 0), 0);
+	if (fd < 0)
+		bail("socket failed");
+#else
+	int fd = socket(domain, type, 0);
+	if (fd < 0)
+		bail("socket failed");
+	tap_fd_flags(fd, nonblock);
+#endif
+	return fd;
+}
+
+static inline void tap_socketpair(int domain, int type, int nonblock, int s[2])
+{
+#if HAVE_DECL_SOCK_NONBLOCK && HAVE_DECL_SOCK_CLOEXEC
+	if (socketpair(domain, type | SOCK_CLOEXEC | (nonblock ? SOCK_NONBLOCK : 0), 0, s) < 0)
+		bail("socketpair failed");
+#else
+	if (socketpair(domain, type, 0, s) < 0)
+		bail("socketpair failed");
+	tap_fd_flags(s[0], nonblock);
+	tap_fd_flags(s[1], nonblock);
+#endif
+}
+
+static inline void tap_pipe(int p[2], int nonblock)
+{
+#ifdef HAVE_PIPE2
+	if (pipe2(p, O_CLOEXEC | (nonblock ? O_NONBLOCK : 0)) < 0)
+		bail("pipe2 failed");
+#else
+	if (pipe(p) < 0)
+		bail("pipe failed");
+	tap_fd_flags(p[0], nonblock);
+	tap_fd_flags(p[1], nonblock);
+#endif
+}
+
+/* accept(2); -1 (errno set) when nothing is there. */
+static inline int tap_accept(int lfd, int nonblock)
+{
+#ifdef HAVE_ACCEPT4
+	return accept4(lfd, NULL, NULL, SOCK_CLOEXEC | (nonblock ? SOCK_NONBLOCK : 0));
+#else
+	int fd = accept(lfd, NULL, NULL);
+	if (fd >= 0)
+		tap_fd_flags(fd, nonblock);
+	return fd;
+#endif
+}
+
+
 /* Non-blocking, as the library expects of every fd it is handed. */
 static inline void make_pipe(int p[2])
 {
-	if (pipe2(p, O_NONBLOCK | O_CLOEXEC) < 0)
-		bail("pipe2 failed");
+	tap_pipe(p, 1);
 }
 
 static inline void make_socketpair(int s[2])
 {
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, s) < 0)
-		bail("socketpair failed");
+	tap_socketpair(AF_UNIX, SOCK_STREAM, 1, s);
 }
 
 /* Fills a non-blocking pipe or socket until not even one byte fits, so
@@ -51,13 +117,14 @@ static inline long fill(int fd, int is_sock)
 		int sz = 4096;
 		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
 	} else {
+#ifdef F_SETPIPE_SZ
 		fcntl(fd, F_SETPIPE_SZ, 4096);
+#endif
 	}
 	memset(junk, 'j', sizeof junk);
-	while ((k = is_sock ? send(fd, junk, sizeof junk, MSG_DONTWAIT | MSG_NOSIGNAL)
-			    : write(fd, junk, sizeof junk)) > 0)
+	while ((k = is_sock ? send(fd, junk, sizeof junk, MSG_DONTWAIT) : write(fd, junk, sizeof junk)) > 0)
 		n += k;
-	while ((k = is_sock ? send(fd, junk, 1, MSG_DONTWAIT | MSG_NOSIGNAL) : write(fd, junk, 1)) > 0)
+	while ((k = is_sock ? send(fd, junk, 1, MSG_DONTWAIT) : write(fd, junk, 1)) > 0)
 		n += k;
 	return n;
 }
@@ -76,9 +143,10 @@ static inline int temp_file(const char *name)
 	int fd;
 
 	snprintf(path, sizeof path, "%s/%s.XXXXXX", dir && *dir ? dir : "/tmp", name);
-	fd = mkostemp(path, O_CLOEXEC);
+	fd = mkstemp(path);
 	if (fd < 0)
-		bail("mkostemp failed");
+		bail("mkstemp failed");
+	tap_fd_flags(fd, 0);
 	unlink(path);
 	return fd;
 }
@@ -87,10 +155,7 @@ static inline int temp_file(const char *name)
 
 static inline int tcp_socket(void)
 {
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		bail("socket failed");
-	return fd;
+	return tap_socket(AF_INET, SOCK_STREAM, 1);
 }
 
 /* A non-blocking socket of type (SOCK_STREAM or SOCK_DGRAM) bound to
@@ -98,11 +163,9 @@ static inline int tcp_socket(void)
  * parallel); its address in *a. */
 static inline int loopback_bound(int type, struct sockaddr_in *a)
 {
-	int fd = socket(AF_INET, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int fd = tap_socket(AF_INET, type, 1);
 	socklen_t len = sizeof *a;
 
-	if (fd < 0)
-		bail("socket failed");
 	memset(a, 0, sizeof *a);
 	a->sin_family = AF_INET;
 	a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -126,8 +189,8 @@ static inline int tcp_listener(struct sockaddr_in *a, int backlog)
  * returns once the connection waits in the listener's queue. */
 static inline int tcp_client(const struct sockaddr_in *a)
 {
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (const struct sockaddr *)a, sizeof *a) < 0)
+	int fd = tap_socket(AF_INET, SOCK_STREAM, 0);
+	if (connect(fd, (const struct sockaddr *)a, sizeof *a) < 0)
 		bail("cannot connect to 127.0.0.1");
 	return fd;
 }

@@ -77,8 +77,13 @@ static pid_t spawn(int code, int delay_ms, int *go)
 	int p[2] = { -1, -1 };
 	pid_t pid;
 
+#ifdef HAVE_PIPE2
 	if (go && pipe2(p, O_CLOEXEC) < 0)
 		bail("pipe2 failed");
+#else
+	if (go && (pipe(p) < 0 || fcntl(p[0], F_SETFD, FD_CLOEXEC) < 0 || fcntl(p[1], F_SETFD, FD_CLOEXEC) < 0))
+		bail("pipe failed");
+#endif
 	fflush(stdout);
 	pid = fork();
 	if (pid < 0)

@@ -7,11 +7,14 @@
 #define XEV_TAP_H
 
 #include <dirent.h>
+#include <dlfcn.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -113,21 +116,30 @@ static inline unsigned tap_caps(xev_backend b)
 	return 0;
 }
 
+/* Is libkqueue (kqueue emulated on Linux, for tests) in this process? */
+static inline int tap_libkqueue(void)
+{
+	void *self = dlopen(NULL, RTLD_LAZY); /* the program and what it loaded */
+	int found = self && dlsym(self, "libkqueue_drain_pending_close") != NULL;
+
+	if (self)
+		dlclose(self);
+	return found;
+}
+
 /* The backend XEV_BACKEND_AUTO should pick here, refused (if not AUTO)
  * taken as refused by the kernel: the first usable one in tap_backends
- * order, except that a kqueue built on Linux (through libkqueue, for the
- * tests) is never picked.  XEV_BACKEND_AUTO when there is none.  (Which
- * backend AUTO picks is the one question about ids, not capabilities.) */
+ * order, except that a kqueue emulated by libkqueue is never picked.
+ * XEV_BACKEND_AUTO when there is none.  (Which backend AUTO picks is the
+ * one question about ids, not capabilities.) */
 static inline xev_backend tap_auto_pick(xev_backend refused)
 {
 	for (int i = 0; i < TAP_NBACKENDS; i++) {
 		xev_backend b = tap_backends[i];
 		if (b == refused)
 			continue;
-#ifdef __linux__
-		if (b == XEV_BACKEND_KQUEUE)
+		if (b == XEV_BACKEND_KQUEUE && tap_libkqueue())
 			continue;
-#endif
 		if (xev_backend_available(b))
 			return b;
 	}
@@ -204,20 +216,29 @@ static inline void tap_loop_init(xev_loop *loop, xev_backend b)
 	tap_loop_init_pool(loop, b, NULL);
 }
 
-/* Counts this process's open file descriptors (the directory's own fd
- * is left out). */
+/* Counts this process's open file descriptors: /proc/self/fd where there
+ * is one (the directory's own fd left out), else every number below the
+ * descriptor limit, asked one by one. */
 static inline int tap_count_fds(void)
 {
 	DIR *d = opendir("/proc/self/fd");
 	struct dirent *e;
-	int n = 0;
-	if (!d)
-		return -1;
-	while ((e = readdir(d)))
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n - 1;
+	struct rlimit rl;
+	int n = 0, max;
+
+	if (d) {
+		while ((e = readdir(d)))
+			if (e->d_name[0] != '.')
+				n++;
+		closedir(d);
+		return n - 1;
+	}
+	max = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < 1048576
+		      ? (int)rl.rlim_cur
+		      : 65536;
+	for (int fd = 0; fd < max; fd++)
+		n += fcntl(fd, F_GETFD) != -1;
+	return n;
 }
 
 /* CLOCK_MONOTONIC in ms, for lower bounds on elapsed time. */

@@ -203,7 +203,7 @@ struct unix_rx {
 	char data[16];
 	int n;
 	socklen_t namelen[2];
-	char path[2][32];
+	char path[2][sizeof(((struct sockaddr_un *)0)->sun_path)];
 };
 
 static xev_cb_action unix_rx_cb(xev_loop *l, xev_completion *c, int result, void *ud)
@@ -229,19 +229,21 @@ static void check_unix(xev_backend b, const char *bn)
 	int rfd, ufd, nfd;
 
 	tl_init(&t, b, NULL);
-	rfd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	ufd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0); /* unnamed */
-	nfd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	rfd = tap_socket(AF_UNIX, SOCK_DGRAM, 1);
+	ufd = tap_socket(AF_UNIX, SOCK_DGRAM, 1); /* unnamed */
+	nfd = tap_socket(AF_UNIX, SOCK_DGRAM, 1);
 	memset(&ra, 0, sizeof ra);
 	memset(&na, 0, sizeof na);
 	ra.sun_family = na.sun_family = AF_UNIX;
-	/* Abstract names: nothing in the file system. */
-	snprintf(ra.sun_path + 1, sizeof ra.sun_path - 1, "xev-udp-t-%d-%s-r", (int)getpid(), bn);
-	snprintf(na.sun_path + 1, sizeof na.sun_path - 1, "xev-udp-t-%d-%s-sender", (int)getpid(), bn);
-	ralen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + strlen(ra.sun_path + 1));
-	nalen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + strlen(na.sun_path + 1));
-	if (rfd < 0 || ufd < 0 || nfd < 0 || bind(rfd, (struct sockaddr *)&ra, ralen) < 0 ||
-	    bind(nfd, (struct sockaddr *)&na, nalen) < 0)
+	/* Names in the file system (abstract ones are Linux's alone), short
+	 * enough for every sun_path. */
+	snprintf(ra.sun_path, sizeof ra.sun_path, "%s/xu%d-%dr", "/tmp", (int)getpid(), (int)b);
+	snprintf(na.sun_path, sizeof na.sun_path, "%s/xu%d-%ds", "/tmp", (int)getpid(), (int)b);
+	unlink(ra.sun_path);
+	unlink(na.sun_path);
+	ralen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(ra.sun_path) + 1);
+	nalen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(na.sun_path) + 1);
+	if (bind(rfd, (struct sockaddr *)&ra, ralen) < 0 || bind(nfd, (struct sockaddr *)&na, nalen) < 0)
 		bail("AF_UNIX datagram sockets");
 	memset(&x, 0, sizeof x);
 	msg_init(&x.msg, &x.iov, x.data, sizeof x.data, &x.from, sizeof x.from);
@@ -255,12 +257,15 @@ static void check_unix(xev_backend b, const char *bn)
 	WAIT_FOR(&t, x.n >= 2);
 	ok(x.n == 2 && x.namelen[0] == 0,
 	   "%s: AF_UNIX: a datagram from an unnamed sender comes with msg_namelen 0 (%d)", bn, (int)x.namelen[0]);
-	ok(x.n == 2 && x.namelen[1] == nalen && memcmp(x.path[1], na.sun_path, sizeof x.path[1]) == 0,
+	/* Kernels differ on whether the name's length counts its NUL. */
+	ok(x.n == 2 && x.namelen[1] >= nalen - 1 && strcmp(x.path[1], na.sun_path) == 0,
 	   "%s: AF_UNIX: the rearmed recvmsg still gets the next sender's whole name (%d bytes, want %d)", bn,
 	   (int)x.namelen[1], (int)nalen);
 	close(rfd);
 	close(ufd);
 	close(nfd);
+	unlink(ra.sun_path);
+	unlink(na.sun_path);
 	tl_deinit(&t);
 }
 
@@ -391,6 +396,11 @@ static void check_connected(xev_backend b, const char *bn)
 
 /* ---- an error that a recv cannot clear ----------------------------------- */
 
+/* With IP_RECVERR an ICMP error waits on the socket's error queue until
+ * recvmsg(MSG_ERRQUEUE) takes it, and until then the socket polls as
+ * POLLERR while a plain recv finds nothing: a readiness backend that
+ * retried the recv on every report would spin at 100% CPU. */
+#if defined(IP_RECVERR) && defined(SOL_IP)
 static double thread_cpu_ms(void)
 {
 	struct timespec ts;
@@ -398,10 +408,6 @@ static double thread_cpu_ms(void)
 	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
-/* With IP_RECVERR an ICMP error waits on the socket's error queue until
- * recvmsg(MSG_ERRQUEUE) takes it, and until then the socket polls as
- * POLLERR while a plain recv finds nothing: a readiness backend that
- * retried the recv on every report would spin at 100% CPU. */
 static void check_errqueue(xev_backend b, const char *bn)
 {
 	struct tl t;
@@ -457,6 +463,14 @@ static void check_errqueue(xev_backend b, const char *bn)
 	close(sfd);
 	tl_deinit(&t);
 }
+#else
+static void check_errqueue(xev_backend b, const char *bn)
+{
+	(void)b;
+	skip(3, "no IP_RECVERR here (an error queue is Linux's)");
+	(void)bn;
+}
+#endif
 
 /* ---- xev_poll ---------------------------------------------------------- */
 

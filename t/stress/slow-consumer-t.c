@@ -34,7 +34,7 @@
  * as far as the scheduling lets it.
  */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* pipe2, F_SETPIPE_SZ, accept4 */
+#define _GNU_SOURCE /* pipe2, F_SETPIPE_SZ, accept4 where there are */
 #endif
 #include <errno.h>
 #include <fcntl.h>
@@ -399,10 +399,8 @@ static void tcp_pair(int *wfd, int *rfd)
 	struct sockaddr_in a;
 	struct pollfd pf;
 	int lfd = tcp_listener(&a, 1);
-	int cfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int cfd = tap_socket(AF_INET, SOCK_STREAM, 0);
 
-	if (cfd < 0)
-		bail("socket failed");
 	small_bufs(lfd);
 	small_bufs(cfd);
 	if (connect(cfd, (struct sockaddr *)&a, sizeof a) < 0)
@@ -413,9 +411,9 @@ static void tcp_pair(int *wfd, int *rfd)
 	pf.events = POLLIN;
 	if (poll(&pf, 1, 5000) != 1)
 		bail("no connection to accept");
-	*rfd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	*rfd = tap_accept(lfd, 1);
 	if (*rfd < 0)
-		bail("accept4 failed");
+		bail("accept failed");
 	close(lfd);
 	*wfd = cfd;
 }
@@ -443,8 +441,10 @@ static void make_conn(enum conn conn, int *wfd, int *rfd)
 	switch (conn) {
 	case CONN_PIPE:
 		make_pipe(p);
+#ifdef F_SETPIPE_SZ
 		if (fcntl(p[1], F_SETPIPE_SZ, PIPE_BUF_SZ) < 0)
 			bail("F_SETPIPE_SZ failed");
+#endif
 		*rfd = p[0];
 		*wfd = p[1];
 		break;

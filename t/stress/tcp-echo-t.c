@@ -60,7 +60,8 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
-#ifdef __linux__
+#include "config.h"
+#ifdef HAVE_SYS_PRCTL_H
 #include <sys/prctl.h>
 #endif
 
@@ -282,7 +283,9 @@ static void start_connects(struct clients *cs)
 {
 	while (cs->started < cs->n && cs->started - atomic_load(&cs->rep->accepted) < window) {
 		struct cli *k = &cs->cli[cs->started++];
-		k->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		k->fd = socket(AF_INET, SOCK_STREAM, 0);
+		if (k->fd >= 0)
+			tap_fd_flags(k->fd, 1);
 		if (k->fd < 0) {
 			cs->connect_results++;
 			cli_break(k, "socket", -errno);
@@ -301,7 +304,7 @@ static void client_process(xev_backend b, const struct sockaddr_in *la, struct r
 	int64_t t0, t_conn, t_stop;
 	const char *s = getenv("XEV_TEST_TIMEOUT");
 
-#ifdef __linux__
+#ifdef PR_SET_PDEATHSIG
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 #endif
 	/* The parent's watchdog is not inherited. */
@@ -316,6 +319,11 @@ static void client_process(xev_backend b, const struct sockaddr_in *la, struct r
 		cs->cli[i].id = (uint32_t)i;
 		cs->cli[i].fd = -1;
 	}
+	/* A first loop makes what a backend keeps for the whole process (a
+	 * forked child's libkqueue sets up its threads and descriptors
+	 * again): the count starts after it. */
+	tl_init(&t, b, NULL);
+	tl_deinit(&t);
 	rep->fds_before = tap_count_fds();
 	tl_init(&t, b, NULL);
 	cs->loop = &t.loop;
