@@ -117,8 +117,9 @@ enum {
  * come later, from the kernel. */
 #define XEV__PENDING 1
 
-/* The longest transfer Linux performs in one call; longer requests are
- * clamped and reported as short. */
+/* The longest transfer in one call, on every system: Linux performs no
+ * more (MAX_RW_COUNT) and macOS refuses more than INT_MAX, so one limit
+ * gives the same short result everywhere instead of an error on some. */
 #define XEV__MAX_RW ((size_t)0x7ffff000)
 
 /* A doubly linked intrusive list; the loop's queues are made of these. */

@@ -3,7 +3,7 @@
  * Signal watchers.  A signal belongs to the process, not to a loop, so the
  * first watcher of a signal installs one process-wide handler; the handler
  * fires every watcher of that signal the way xev_async_notify does (a flag,
- * and a write to the loop's eventfd if the loop sleeps).  That works
+ * and the loop's wake-up if the loop sleeps).  That works
  * whichever thread the kernel picks to run the handler, which signalfd
  * cannot promise: it only sees a signal that every thread blocks, and a
  * library cannot make every thread of a program block anything.
