@@ -212,6 +212,14 @@ static int check_pollable(int fd)
 	return 0;
 }
 
+/* Appends a change for fd (no side effects inside EV_SET's arguments: it
+ * is a macro). */
+static void add_change(struct kevent *ch, int *n, int fd, int filter, unsigned flags)
+{
+	struct kevent *k = &ch[(*n)++];
+	EV_SET(k, (uintptr_t)fd, filter, flags, 0, 0, 0);
+}
+
 static int kqueue_watch(struct xev__loop *l, int fd, struct xev__fdslot *s, uint32_t want, bool fresh)
 {
 	bool had_r = s->registered && (s->mask & READ_BITS), had_w = s->registered && (s->mask & WRITE_BITS);
@@ -219,7 +227,7 @@ static int kqueue_watch(struct xev__loop *l, int fd, struct xev__fdslot *s, uint
 	/* Knotes are added anew when the fd may be another file, or when
 	 * they are or must become EV_CLEAR (which adding re-arms). */
 	bool renew = fresh || s->stuck || (s->priv & PRIV_CLEAR);
-	uint16_t add = EV_ADD | (s->stuck ? EV_CLEAR : 0);
+	unsigned add = EV_ADD | (s->stuck ? EV_CLEAR : 0);
 	struct kevent ch[4];
 	int err[4], n = 0, rc;
 
@@ -229,18 +237,18 @@ static int kqueue_watch(struct xev__loop *l, int fd, struct xev__fdslot *s, uint
 		return rc;
 	}
 	if (renew) {
-		EV_SET(&ch[n++], (uintptr_t)fd, EVFILT_READ, EV_DELETE, 0, 0, 0);
-		EV_SET(&ch[n++], (uintptr_t)fd, EVFILT_WRITE, EV_DELETE, 0, 0, 0);
+		add_change(ch, &n, fd, EVFILT_READ, EV_DELETE);
+		add_change(ch, &n, fd, EVFILT_WRITE, EV_DELETE);
 		had_r = had_w = false;
 	}
 	if (want_r && !had_r)
-		EV_SET(&ch[n++], (uintptr_t)fd, EVFILT_READ, add, 0, 0, 0);
+		add_change(ch, &n, fd, EVFILT_READ, add);
 	else if (!want_r && had_r)
-		EV_SET(&ch[n++], (uintptr_t)fd, EVFILT_READ, EV_DELETE, 0, 0, 0);
+		add_change(ch, &n, fd, EVFILT_READ, EV_DELETE);
 	if (want_w && !had_w)
-		EV_SET(&ch[n++], (uintptr_t)fd, EVFILT_WRITE, add, 0, 0, 0);
+		add_change(ch, &n, fd, EVFILT_WRITE, add);
 	else if (!want_w && had_w)
-		EV_SET(&ch[n++], (uintptr_t)fd, EVFILT_WRITE, EV_DELETE, 0, 0, 0);
+		add_change(ch, &n, fd, EVFILT_WRITE, EV_DELETE);
 	if (n == 0)
 		return 0;
 	rc = apply(kq_of(l)->kq, ch, n, err);
