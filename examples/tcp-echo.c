@@ -16,7 +16,6 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -26,23 +25,7 @@
 #include <unistd.h>
 #include <xev.h>
 
-/* A socket for the loop: non-blocking, as readiness backends need, and
- * close-on-exec; socket(2)'s SOCK_NONBLOCK is not everywhere (macOS). */
-static int loop_socket(int type)
-{
-	int fd = socket(AF_INET, type, 0), fl;
-
-	if (fd < 0)
-		return -1;
-	fl = fcntl(fd, F_GETFL);
-	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
-		int e = errno;
-		close(fd);
-		errno = e;
-		return -1;
-	}
-	return fd;
-}
+#include "loop-socket.h"
 
 #define CONN_BUF (64 * 1024)
 

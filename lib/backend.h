@@ -152,6 +152,11 @@ static inline struct xev__fdslot *xev__rd_slot(struct xev__loop *l, int fd)
  * operation on fd, waiting now or queued later, ends with it. */
 XEV__HIDDEN void xev__rd_ready(struct xev__loop *l, int fd, struct xev__fdslot *s, uint32_t revents,
 			       int err);
+/* For a backend's watch of a fresh fd, where its kernel would take a
+ * regular file, block device or directory (poll and kqueue call them
+ * ready, or fire once): -EPERM for those (the core does them another way),
+ * 0 otherwise, or fstat's -errno. */
+XEV__HIDDEN int xev__rd_check_pollable(int fd);
 /* The kernel forgot every registration (epoll's rebuild): watch again
  * what has operations parked. */
 XEV__HIDDEN void xev__rd_rewatch_all(struct xev__loop *l);

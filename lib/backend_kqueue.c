@@ -46,7 +46,6 @@
 #include <string.h>
 #include <sys/event.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -199,19 +198,6 @@ static void delete_both(struct xev__loop *l, int fd)
 	apply(kq_of(l)->kq, ch, 2, err);
 }
 
-/* Regular files, block devices and directories: some kernels call them
- * always ready, some fire once; the core sends them to the thread pool. */
-static int check_pollable(int fd)
-{
-	struct stat st;
-
-	if (fstat(fd, &st) < 0)
-		return -errno;
-	if (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode) || S_ISDIR(st.st_mode))
-		return -EPERM;
-	return 0;
-}
-
 /* Appends a change for fd (no side effects inside EV_SET's arguments: it
  * is a macro). */
 static void add_change(struct kevent *ch, int *n, int fd, int filter, unsigned flags)
@@ -231,7 +217,7 @@ static int kqueue_watch(struct xev__loop *l, int fd, struct xev__fdslot *s, uint
 	struct kevent ch[4];
 	int err[4], n = 0, rc;
 
-	if (fresh && (rc = check_pollable(fd)) < 0) {
+	if (fresh && (rc = xev__rd_check_pollable(fd)) < 0) {
 		if (s->registered)
 			delete_both(l, fd);
 		return rc;

@@ -23,7 +23,6 @@
 #include <limits.h>
 #include <poll.h>
 #include <stdlib.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #define STUCK_RECHECK_MS 10
@@ -62,18 +61,6 @@ static bool live(struct xev__loop *l, uint32_t i)
 	return s && s->priv == i;
 }
 
-/* Kernels cannot wait for regular files; poll(2) calls them ready. */
-static int check_pollable(int fd)
-{
-	struct stat st;
-
-	if (fstat(fd, &st) < 0)
-		return -errno;
-	if (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode) || S_ISDIR(st.st_mode))
-		return -EPERM;
-	return 0;
-}
-
 static int append(struct poll_state *p, int fd)
 {
 	if (p->nfds == p->cap) {
@@ -96,7 +83,7 @@ static int poll_watch(struct xev__loop *l, int fd, struct xev__fdslot *s, uint32
 	struct pollfd *e;
 
 	if (fresh) {
-		int rc = check_pollable(fd);
+		int rc = xev__rd_check_pollable(fd);
 		if (rc < 0) {
 			/* Not watched at all from here on, as the core will
 			 * believe: no entry may outlive it. */

@@ -329,6 +329,17 @@ static void forget_fd(struct xev__loop *l, int fd)
 	fail_waiters(l, s, -EBADF);
 }
 
+int xev__rd_check_pollable(int fd)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode) || S_ISDIR(st.st_mode))
+		return -EPERM;
+	return 0;
+}
+
 /* A descriptor the kernel cannot wait for, so the pool should write it. */
 static bool is_file(int fd)
 {
