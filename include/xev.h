@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * libxev: a proactor event loop (io_uring, epoll).
+ * libxev: a proactor event loop (io_uring, epoll, kqueue, poll).
  *
  * The types below are opaque: their sizes are part of the ABI shared with
  * the original libxev's C header, so programs can place them on the stack
@@ -28,17 +28,19 @@ extern "C" {
 #endif
 
 /*
- * Sizes are macros rather than objects so that they can bound arrays and
- * so that two translation units including this header still link.
+ * The sizes have type size_t, as in the original header, but are macros
+ * (constant expressions) rather than the original's objects, so that they
+ * can bound arrays in C and C++ and two translation units including this
+ * header still link.
  */
-#define XEV_SIZEOF_LOOP 512
-#define XEV_SIZEOF_COMPLETION 320
-#define XEV_SIZEOF_WATCHER 256
-#define XEV_SIZEOF_THREADPOOL 64
-#define XEV_SIZEOF_THREADPOOL_BATCH 24
-#define XEV_SIZEOF_THREADPOOL_TASK 24
-#define XEV_SIZEOF_THREADPOOL_CONFIG 64
-#define XEV_SIZEOF_LOOP_OPTIONS 64
+#define XEV_SIZEOF_LOOP ((size_t)512)
+#define XEV_SIZEOF_COMPLETION ((size_t)320)
+#define XEV_SIZEOF_WATCHER ((size_t)256)
+#define XEV_SIZEOF_THREADPOOL ((size_t)64)
+#define XEV_SIZEOF_THREADPOOL_BATCH ((size_t)24)
+#define XEV_SIZEOF_THREADPOOL_TASK ((size_t)24)
+#define XEV_SIZEOF_THREADPOOL_CONFIG ((size_t)64)
+#define XEV_SIZEOF_LOOP_OPTIONS ((size_t)64)
 
 #if (defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L) || \
 	(defined(__cplusplus) && __cplusplus >= 201103L)

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 // xev.h from C++: extern "C" linkage and the ABI sizes.
+#include <cstddef>
 #include <cstdio>
+#include <type_traits>
 
 #include "xev.h"
 
@@ -14,6 +16,8 @@ static void check(bool cond, const char *name)
 static_assert(sizeof(xev_loop) == XEV_SIZEOF_LOOP, "loop");
 static_assert(sizeof(xev_completion) == XEV_SIZEOF_COMPLETION, "completion");
 static_assert(sizeof(xev_threadpool_task) == XEV_SIZEOF_THREADPOOL_TASK, "task");
+static_assert(std::is_same<decltype(XEV_SIZEOF_LOOP), std::size_t>::value, "XEV_SIZEOF_* are size_t");
+static unsigned char storage[XEV_SIZEOF_WATCHER]; // a constant expression in C++ too
 
 extern "C" xev_cb_action fired(xev_loop *, xev_completion *, int result, void *ud)
 {
@@ -29,7 +33,8 @@ int main()
 	int got = 0;
 
 	std::printf("1..3\n");
-	check(sizeof(xev_watcher) == 256 && sizeof(xev_threadpool_batch) == 24, "C++: sizes");
+	check(sizeof(xev_watcher) == 256 && sizeof(xev_threadpool_batch) == 24 && sizeof storage == 256,
+	      "C++: sizes");
 	check(xev_loop_init(&loop) == 0, "C++: xev_loop_init");
 	xev_timer_init(&w);
 	xev_timer_run(&w, &loop, &c, 1, &got, fired);

@@ -15,6 +15,15 @@ size_t abi_second_tu_loop_size(void);
 unsigned char loop_storage[XEV_SIZEOF_LOOP];
 unsigned char completion_storage[XEV_SIZEOF_COMPLETION];
 
+/* ... of type size_t, as the original's are (printf's %zu, sizeof, and
+ * bindings that map them to usize rely on it). */
+#define IS_SIZE_T(x) _Generic((x), size_t: 1, default: 0)
+_Static_assert(IS_SIZE_T(XEV_SIZEOF_LOOP) && IS_SIZE_T(XEV_SIZEOF_COMPLETION) &&
+		       IS_SIZE_T(XEV_SIZEOF_WATCHER) && IS_SIZE_T(XEV_SIZEOF_THREADPOOL) &&
+		       IS_SIZE_T(XEV_SIZEOF_THREADPOOL_BATCH) && IS_SIZE_T(XEV_SIZEOF_THREADPOOL_TASK) &&
+		       IS_SIZE_T(XEV_SIZEOF_THREADPOOL_CONFIG) && IS_SIZE_T(XEV_SIZEOF_LOOP_OPTIONS),
+	       "XEV_SIZEOF_* have type size_t");
+
 static xev_cb_action timer_cb(xev_loop *l, xev_completion *c, int result, void *ud)
 {
 	(void)l, (void)c, (void)result, (void)ud;
@@ -30,7 +39,7 @@ int main(void)
 	xev_cb cb = timer_cb;
 	xev_task_cb kcb = task_cb;
 
-	plan(33);
+	plan(35);
 	is_int(sizeof(xev_loop), 512, "sizeof(xev_loop) == 512");
 	is_int(sizeof(xev_completion), 320, "sizeof(xev_completion) == 320");
 	is_int(sizeof(xev_watcher), 256, "sizeof(xev_watcher) == 256");
@@ -53,6 +62,13 @@ int main(void)
 	is_int(XEV_SIZEOF_THREADPOOL_BATCH + XEV_SIZEOF_THREADPOOL_TASK, 48, "batch and task sizes");
 	is_int(sizeof loop_storage + sizeof completion_storage, 832, "sizes bound static arrays");
 	is_int(abi_second_tu_loop_size(), sizeof(xev_loop), "a second translation unit agrees");
+	is_int(sizeof XEV_SIZEOF_LOOP, sizeof(size_t), "sizeof XEV_SIZEOF_LOOP == sizeof(size_t)");
+	{
+		/* -Wformat (on in this build) checks %zu against the type. */
+		char line[32];
+		snprintf(line, sizeof line, "%zu %zu", XEV_SIZEOF_LOOP, XEV_SIZEOF_THREADPOOL_TASK);
+		ok(strcmp(line, "512 24") == 0, "printf(\"%%zu\", XEV_SIZEOF_*) prints them (%s)", line);
+	}
 	is_int(XEV_DISARM, 0, "XEV_DISARM == 0");
 	is_int(XEV_REARM, 1, "XEV_REARM == 1");
 	is_int(XEV_RUN_NO_WAIT, 0, "XEV_RUN_NO_WAIT == 0");
