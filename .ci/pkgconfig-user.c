@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* A program outside the tree that uses the installed library (.ci/consumer, .ci/deb). */
+/* A program outside the tree that uses the installed library (.ci/consumer). */
 #include <stdio.h>
 #include <xev.h>
 
