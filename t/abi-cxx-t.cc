@@ -33,7 +33,9 @@ int main()
 	int got = 0;
 
 	std::printf("1..3\n");
-	check(sizeof(xev_watcher) == 256 && sizeof(xev_threadpool_batch) == 24 && sizeof storage == 256,
+	storage[XEV_SIZEOF_WATCHER - 1] = 1;
+	check(sizeof(xev_watcher) == 256 && sizeof(xev_threadpool_batch) == 24 && sizeof storage == 256 &&
+		      storage[255] == 1,
 	      "C++: sizes");
 	check(xev_loop_init(&loop) == 0, "C++: xev_loop_init");
 	xev_timer_init(&w);
