@@ -27,20 +27,47 @@ extern "C" {
 #define XEV_API
 #endif
 
+/* The sizes as plain literals, for the types below. */
+#define XEV__SIZE_LOOP 512
+#define XEV__SIZE_COMPLETION 320
+#define XEV__SIZE_WATCHER 256
+#define XEV__SIZE_THREADPOOL 64
+#define XEV__SIZE_THREADPOOL_BATCH 24
+#define XEV__SIZE_THREADPOOL_TASK 24
+#define XEV__SIZE_THREADPOOL_CONFIG 64
+#define XEV__SIZE_LOOP_OPTIONS 64
+
+#ifndef XEV_SIZES_AS_OBJECTS
 /*
  * The sizes have type size_t, as in the original header, but are macros
  * (constant expressions) rather than the original's objects, so that they
  * can bound arrays in C and C++ and two translation units including this
  * header still link.
  */
-#define XEV_SIZEOF_LOOP ((size_t)512)
-#define XEV_SIZEOF_COMPLETION ((size_t)320)
-#define XEV_SIZEOF_WATCHER ((size_t)256)
-#define XEV_SIZEOF_THREADPOOL ((size_t)64)
-#define XEV_SIZEOF_THREADPOOL_BATCH ((size_t)24)
-#define XEV_SIZEOF_THREADPOOL_TASK ((size_t)24)
-#define XEV_SIZEOF_THREADPOOL_CONFIG ((size_t)64)
-#define XEV_SIZEOF_LOOP_OPTIONS ((size_t)64)
+#define XEV_SIZEOF_LOOP ((size_t)XEV__SIZE_LOOP)
+#define XEV_SIZEOF_COMPLETION ((size_t)XEV__SIZE_COMPLETION)
+#define XEV_SIZEOF_WATCHER ((size_t)XEV__SIZE_WATCHER)
+#define XEV_SIZEOF_THREADPOOL ((size_t)XEV__SIZE_THREADPOOL)
+#define XEV_SIZEOF_THREADPOOL_BATCH ((size_t)XEV__SIZE_THREADPOOL_BATCH)
+#define XEV_SIZEOF_THREADPOOL_TASK ((size_t)XEV__SIZE_THREADPOOL_TASK)
+#define XEV_SIZEOF_THREADPOOL_CONFIG ((size_t)XEV__SIZE_THREADPOOL_CONFIG)
+#define XEV_SIZEOF_LOOP_OPTIONS ((size_t)XEV__SIZE_LOOP_OPTIONS)
+#else
+/*
+ * For binding generators, which do not evaluate the casts above (bindgen
+ * emits nothing for them): typed constants, as the original declares
+ * them, which bindgen turns into `pub const XEV_SIZEOF_LOOP: usize`.  Not
+ * for C programs: in C these are not constant expressions.
+ */
+static const size_t XEV_SIZEOF_LOOP = XEV__SIZE_LOOP;
+static const size_t XEV_SIZEOF_COMPLETION = XEV__SIZE_COMPLETION;
+static const size_t XEV_SIZEOF_WATCHER = XEV__SIZE_WATCHER;
+static const size_t XEV_SIZEOF_THREADPOOL = XEV__SIZE_THREADPOOL;
+static const size_t XEV_SIZEOF_THREADPOOL_BATCH = XEV__SIZE_THREADPOOL_BATCH;
+static const size_t XEV_SIZEOF_THREADPOOL_TASK = XEV__SIZE_THREADPOOL_TASK;
+static const size_t XEV_SIZEOF_THREADPOOL_CONFIG = XEV__SIZE_THREADPOOL_CONFIG;
+static const size_t XEV_SIZEOF_LOOP_OPTIONS = XEV__SIZE_LOOP_OPTIONS;
+#endif
 
 #if (defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L) || \
 	(defined(__cplusplus) && __cplusplus >= 201103L)
@@ -49,15 +76,15 @@ typedef max_align_t XEV_ALIGN_T;
 typedef long double XEV_ALIGN_T;
 #endif
 
-typedef struct { XEV_ALIGN_T _pad; uint8_t data[XEV_SIZEOF_LOOP - sizeof(XEV_ALIGN_T)]; } xev_loop;
-typedef struct { XEV_ALIGN_T _pad; uint8_t data[XEV_SIZEOF_COMPLETION - sizeof(XEV_ALIGN_T)]; } xev_completion;
-typedef struct { XEV_ALIGN_T _pad; uint8_t data[XEV_SIZEOF_WATCHER - sizeof(XEV_ALIGN_T)]; } xev_watcher;
-typedef struct { XEV_ALIGN_T _pad; uint8_t data[XEV_SIZEOF_THREADPOOL - sizeof(XEV_ALIGN_T)]; } xev_threadpool;
-typedef struct { XEV_ALIGN_T _pad; uint8_t data[XEV_SIZEOF_THREADPOOL_CONFIG - sizeof(XEV_ALIGN_T)]; } xev_threadpool_config;
-typedef struct { XEV_ALIGN_T _pad; uint8_t data[XEV_SIZEOF_LOOP_OPTIONS - sizeof(XEV_ALIGN_T)]; } xev_loop_options;
+typedef struct { XEV_ALIGN_T _pad; uint8_t data[XEV__SIZE_LOOP - sizeof(XEV_ALIGN_T)]; } xev_loop;
+typedef struct { XEV_ALIGN_T _pad; uint8_t data[XEV__SIZE_COMPLETION - sizeof(XEV_ALIGN_T)]; } xev_completion;
+typedef struct { XEV_ALIGN_T _pad; uint8_t data[XEV__SIZE_WATCHER - sizeof(XEV_ALIGN_T)]; } xev_watcher;
+typedef struct { XEV_ALIGN_T _pad; uint8_t data[XEV__SIZE_THREADPOOL - sizeof(XEV_ALIGN_T)]; } xev_threadpool;
+typedef struct { XEV_ALIGN_T _pad; uint8_t data[XEV__SIZE_THREADPOOL_CONFIG - sizeof(XEV_ALIGN_T)]; } xev_threadpool_config;
+typedef struct { XEV_ALIGN_T _pad; uint8_t data[XEV__SIZE_LOOP_OPTIONS - sizeof(XEV_ALIGN_T)]; } xev_loop_options;
 /* Pointer-aligned: 24 bytes cannot hold a max_align_t plus padding. */
-typedef struct { void *_pad; uint8_t data[XEV_SIZEOF_THREADPOOL_BATCH - sizeof(void *)]; } xev_threadpool_batch;
-typedef struct { void *_pad; uint8_t data[XEV_SIZEOF_THREADPOOL_TASK - sizeof(void *)]; } xev_threadpool_task;
+typedef struct { void *_pad; uint8_t data[XEV__SIZE_THREADPOOL_BATCH - sizeof(void *)]; } xev_threadpool_batch;
+typedef struct { void *_pad; uint8_t data[XEV__SIZE_THREADPOOL_TASK - sizeof(void *)]; } xev_threadpool_task;
 
 typedef enum { XEV_DISARM = 0, XEV_REARM = 1 } xev_cb_action;
 
