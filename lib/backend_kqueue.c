@@ -40,7 +40,6 @@
  */
 #include "backend.h"
 
-#include <fcntl.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,14 +92,14 @@ static struct kqueue_state *kq_of(struct xev__loop *l)
 
 static int new_kqueue(void)
 {
-	int kq = kqueue();
+	int kq = kqueue(), rc;
 
 	if (kq < 0)
 		return -errno;
 	/* A kqueue is not inherited across fork(); an exec'd program must
 	 * not get it either. */
-	if (fcntl(kq, F_SETFD, FD_CLOEXEC) < 0) {
-		int rc = -errno;
+	rc = xev__fd_set_flags(kq, false);
+	if (rc < 0) {
 		close(kq);
 		return rc;
 	}

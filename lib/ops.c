@@ -247,6 +247,22 @@ static int result_of(ssize_t n)
 	return n < 0 ? -errno : (int)n;
 }
 
+/* Close-on-exec, and non-blocking if asked, for a descriptor made by a
+ * call that cannot say so itself (pipe, accept, kqueue); 0 or -errno. */
+int xev__fd_set_flags(int fd, bool nonblocking)
+{
+	int fl;
+
+	if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
+		return -errno;
+	if (!nonblocking)
+		return 0;
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+		return -errno;
+	return 0;
+}
+
 /* A connection from listening socket fd, non-blocking and close-on-exec
  * from the start where accept4 exists, else set so at once. */
 static int accept_nonblocking(int fd, struct sockaddr *addr, socklen_t *addrlen)
@@ -254,15 +270,14 @@ static int accept_nonblocking(int fd, struct sockaddr *addr, socklen_t *addrlen)
 #ifdef HAVE_ACCEPT4
 	return accept4(fd, addr, addrlen, SOCK_NONBLOCK | SOCK_CLOEXEC);
 #else
-	int s = accept(fd, addr, addrlen), fl;
+	int s = accept(fd, addr, addrlen), rc;
 
 	if (s < 0)
 		return -1;
-	fl = fcntl(s, F_GETFL);
-	if (fl < 0 || fcntl(s, F_SETFL, fl | O_NONBLOCK) < 0 || fcntl(s, F_SETFD, FD_CLOEXEC) < 0) {
-		int e = errno;
+	rc = xev__fd_set_flags(s, true);
+	if (rc < 0) {
 		close(s);
-		errno = e;
+		errno = -rc;
 		return -1;
 	}
 	return s;

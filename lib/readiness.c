@@ -340,13 +340,6 @@ int xev__rd_check_pollable(int fd)
 	return 0;
 }
 
-/* A descriptor the kernel cannot wait for, so the pool should write it. */
-static bool is_file(int fd)
-{
-	struct stat st;
-	return fstat(fd, &st) == 0 && (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode));
-}
-
 /* Sends and writes are tried at once: a socket usually has room. */
 static void try_then_park(struct xev__loop *l, struct xev__completion *c)
 {
@@ -359,7 +352,8 @@ static void try_then_park(struct xev__loop *l, struct xev__completion *c)
 		park(l, c);
 		return;
 	}
-	if (l->pool && xev__io_kind(c) == XEV__OP_WRITE && is_file(c->u.io.fd)) {
+	/* A file the kernel cannot wait for: the pool writes it. */
+	if (l->pool && xev__io_kind(c) == XEV__OP_WRITE && xev__rd_check_pollable(c->u.io.fd) == -EPERM) {
 		xev__io_file(l, c);
 		return;
 	}

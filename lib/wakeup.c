@@ -8,26 +8,9 @@
  */
 #include "backend.h"
 
-#include <fcntl.h>
 #include <unistd.h>
 #ifdef XEV_USE_EVENTFD
 #include <sys/eventfd.h>
-#endif
-
-#ifndef XEV_USE_EVENTFD
-static int set_fd_flags(int fd, bool nonblocking)
-{
-	int fl;
-
-	if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
-		return -errno;
-	if (!nonblocking)
-		return 0;
-	fl = fcntl(fd, F_GETFL);
-	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
-		return -errno;
-	return 0;
-}
 #endif
 
 int xev__wakeup_open(struct xev__wakeup *w, bool nonblocking_read)
@@ -45,9 +28,9 @@ int xev__wakeup_open(struct xev__wakeup *w, bool nonblocking_read)
 	 * and a fork in that window leaks only to an exec'd child. */
 	if (pipe(p) < 0)
 		return -errno;
-	rc = set_fd_flags(p[0], nonblocking_read);
+	rc = xev__fd_set_flags(p[0], nonblocking_read);
 	if (rc == 0)
-		rc = set_fd_flags(p[1], true);
+		rc = xev__fd_set_flags(p[1], true);
 	if (rc < 0) {
 		close(p[0]);
 		close(p[1]);
