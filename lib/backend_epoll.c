@@ -55,11 +55,11 @@ static int epoll_probe(void)
 	return 0;
 }
 
-static int add_wake_fd(struct xev__loop *l)
+static int add_wake_fd(struct xev__loop *l, int epfd)
 {
-	struct epoll_state *e = epoll_of(l);
 	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = WAKE_DATA };
-	return epoll_ctl(e->epfd, EPOLL_CTL_ADD, e->core.wake.rfd, &ev) < 0 ? -errno : 0;
+	int fd = epoll_of(l)->core.wake.rfd;
+	return XEV__SYS(EPOLL_CTL, epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev)) < 0 ? -errno : 0;
 }
 
 static uint64_t event_data(int fd, uint32_t gen)
@@ -71,7 +71,7 @@ static int ctl(struct xev__loop *l, int op, int fd, struct xev__fdslot *s, uint3
 {
 	struct epoll_event ev = { .events = mask | (s->stuck ? EPOLLET : 0),
 				  .data.u64 = event_data(fd, s->priv) };
-	return epoll_ctl(epoll_of(l)->epfd, op, fd, &ev) < 0 ? -errno : 0;
+	return XEV__SYS(EPOLL_CTL, epoll_ctl(epoll_of(l)->epfd, op, fd, &ev)) < 0 ? -errno : 0;
 }
 
 /* Registers fd for want, whatever the kernel had for it before. */
@@ -109,7 +109,7 @@ static int epoll_init(struct xev__loop *l, const struct xev__options *o)
 	int rc;
 
 	(void)o;
-	e->epfd = epoll_create1(EPOLL_CLOEXEC);
+	e->epfd = XEV__SYS(EPOLL_CREATE, epoll_create1(EPOLL_CLOEXEC));
 	if (e->epfd < 0)
 		return -errno;
 	rc = xev__rd_init(l, &epoll_hooks, true);
@@ -117,7 +117,7 @@ static int epoll_init(struct xev__loop *l, const struct xev__options *o)
 		close(e->epfd);
 		return rc;
 	}
-	rc = add_wake_fd(l);
+	rc = add_wake_fd(l, e->epfd);
 	if (rc < 0) {
 		xev__rd_deinit(l);
 		close(e->epfd);
@@ -138,20 +138,25 @@ static void epoll_deinit(struct xev__loop *l)
 }
 
 /* Starts over with a fresh epoll set: the old one holds a registration we
- * cannot name any more.  Parked operations are registered again. */
+ * cannot name any more.  Parked operations are registered again.  The new
+ * set replaces the old only once it can wake the loop; until then the old
+ * one stays, still able to report what it has (and the stale event, which
+ * brings the next try). */
 static int rebuild(struct xev__loop *l)
 {
 	struct epoll_state *e = epoll_of(l);
-	int fd = epoll_create1(EPOLL_CLOEXEC);
+	int fd = XEV__SYS(EPOLL_CREATE, epoll_create1(EPOLL_CLOEXEC));
 	int rc;
 
 	if (fd < 0)
 		return -errno;
+	rc = add_wake_fd(l, fd);
+	if (rc < 0) {
+		close(fd);
+		return rc;
+	}
 	close(e->epfd);
 	e->epfd = fd;
-	rc = add_wake_fd(l);
-	if (rc < 0)
-		return rc;
 	xev__rd_rewatch_all(l);
 	return 0;
 }
@@ -166,7 +171,7 @@ static int wait_events(struct epoll_state *e, struct epoll_event *evs, int64_t t
 			.tv_sec = timeout_ns / 1000000000,
 			.tv_nsec = timeout_ns % 1000000000,
 		};
-		int n = epoll_pwait2(e->epfd, evs, MAX_EVENTS, &ts, NULL);
+		int n = XEV__SYS(EPOLL_WAIT, epoll_pwait2(e->epfd, evs, MAX_EVENTS, &ts, NULL));
 		if (n >= 0 || errno != ENOSYS)
 			return n;
 		e->have_pwait2 = false; /* glibc has it, the kernel does not */
@@ -178,7 +183,7 @@ static int wait_events(struct epoll_state *e, struct epoll_event *evs, int64_t t
 		ms = INT_MAX;
 	else /* round up: waking early would only spin */
 		ms = (int)((timeout_ns + 999999) / 1000000);
-	return epoll_wait(e->epfd, evs, MAX_EVENTS, ms);
+	return XEV__SYS(EPOLL_WAIT, epoll_wait(e->epfd, evs, MAX_EVENTS, ms));
 }
 
 static int epoll_wait_backend(struct xev__loop *l, int64_t timeout_ns)

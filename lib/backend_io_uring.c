@@ -62,7 +62,7 @@ static int setup_ring(struct io_uring *ring, uint32_t entries, unsigned *feature
 		struct io_uring_params p;
 		memset(&p, 0, sizeof(p));
 		p.flags = flag_sets[i];
-		rc = io_uring_queue_init_params(entries, ring, &p);
+		rc = XEV__SYS_NEG(URING_SETUP, io_uring_queue_init_params(entries, ring, &p));
 		if (rc == 0) {
 			*features = p.features;
 			return 0;
@@ -110,9 +110,9 @@ static int uring_init(struct xev__loop *l, const struct xev__options *o)
 /* An SQE, flushing the queue to the kernel if it is full. */
 static struct io_uring_sqe *get_sqe(struct io_uring *ring)
 {
-	struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
+	struct io_uring_sqe *sqe = XEV__SYS_PTR(URING_SQE, io_uring_get_sqe(ring));
 	while (!sqe) {
-		int rc = io_uring_submit(ring);
+		int rc = XEV__SYS_NEG(URING_ENTER, io_uring_submit(ring));
 		if (rc < 0 && rc != -EINTR && rc != -EBUSY && rc != -EAGAIN)
 			return NULL;
 		sqe = io_uring_get_sqe(ring);
@@ -348,15 +348,15 @@ static int uring_wait(struct xev__loop *l, int64_t timeout_ns)
 	if (!u->wake_armed)
 		arm_wake(l);
 	if (timeout_ns == 0) {
-		rc = needs_enter(&u->ring) ? io_uring_submit_and_get_events(&u->ring) : 0;
+		rc = needs_enter(&u->ring) ? XEV__SYS_NEG(URING_ENTER, io_uring_submit_and_get_events(&u->ring)) : 0;
 	} else if (timeout_ns < 0) {
-		rc = io_uring_submit_and_wait(&u->ring, 1);
+		rc = XEV__SYS_NEG(URING_ENTER, io_uring_submit_and_wait(&u->ring, 1));
 	} else {
 		struct __kernel_timespec ts = {
 			.tv_sec = timeout_ns / 1000000000,
 			.tv_nsec = timeout_ns % 1000000000,
 		};
-		rc = io_uring_submit_and_wait_timeout(&u->ring, &cqe, 1, &ts, NULL);
+		rc = XEV__SYS_NEG(URING_ENTER, io_uring_submit_and_wait_timeout(&u->ring, &cqe, 1, &ts, NULL));
 	}
 	reap(l);
 	if (rc == -ETIME || rc == -EINTR || rc == -EAGAIN || rc == -EBUSY)

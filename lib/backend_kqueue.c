@@ -92,7 +92,7 @@ static struct kqueue_state *kq_of(struct xev__loop *l)
 
 static int new_kqueue(void)
 {
-	int kq = kqueue(), rc;
+	int kq = XEV__SYS(KQUEUE, kqueue()), rc;
 
 	if (kq < 0)
 		return -errno;
@@ -145,8 +145,13 @@ static int apply(int kq, struct kevent *ch, int n, int *err)
 	unsigned taken = 0;
 
 	memset(out, 0, sizeof(out));
-	if (kevent(kq, ch, n, out, n, &zero) < 0 && errno != EINTR)
-		return -errno;
+	/* Interrupted, it may not have applied them: again (adding twice
+	 * changes nothing; deleting twice says ENOENT, which means gone). */
+	while (XEV__SYS(KEVENT, kevent(kq, ch, n, out, n, &zero)) < 0) {
+		if (errno != EINTR)
+			return -errno;
+		memset(out, 0, sizeof(out));
+	}
 	/* One receipt per change, in order; matched by ident and filter all
 	 * the same, a change being able to name the same knote twice. */
 	for (int i = 0; i < n; i++) {
@@ -332,7 +337,8 @@ static void kqueue_wake(struct xev__loop *l)
 	if (k->user_wake) {
 		struct kevent ch;
 		EV_SET(&ch, 0, EVFILT_USER, 0, NOTE_TRIGGER, 0, 0);
-		kevent(k->kq, &ch, 1, NULL, 0, NULL);
+		while (XEV__SYS(WAKEUP_WRITE, kevent(k->kq, &ch, 1, NULL, 0, NULL)) < 0 && errno == EINTR)
+			;
 		return;
 	}
 #endif
@@ -422,7 +428,7 @@ static int socket_error(int fd, unsigned fflags)
 		return 0;
 	/* Reading it takes it off a BSD kernel's socket too, as libkqueue
 	 * already did: the operation that gets it is the only one. */
-	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &len) < 0)
+	if (XEV__SYS(SOCKOPT, getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &len)) < 0)
 		return 0;
 	return (int)fflags;
 }
@@ -477,7 +483,7 @@ static int kqueue_wait(struct xev__loop *l, int64_t timeout_ns)
 		ts.tv_nsec = (long)(timeout_ns % 1000000000);
 		tsp = &ts;
 	}
-	n = kevent(kq_of(l)->kq, NULL, 0, evs, MAX_EVENTS, tsp);
+	n = XEV__SYS(KEVENT, kevent(kq_of(l)->kq, NULL, 0, evs, MAX_EVENTS, tsp));
 	if (n < 0)
 		return errno == EINTR ? 0 : -errno;
 	for (int i = 0; i < n; i++)

@@ -65,7 +65,7 @@ static int append(struct poll_state *p, int fd)
 {
 	if (p->nfds == p->cap) {
 		uint32_t n = p->cap * 2;
-		struct pollfd *t = realloc(p->fds, n * sizeof(*t));
+		struct pollfd *t = XEV__SYS_PTR(ALLOC, realloc(p->fds, n * sizeof(*t)));
 		if (!t)
 			return -ENOMEM;
 		p->fds = t;
@@ -150,7 +150,7 @@ static int poll_init(struct xev__loop *l, const struct xev__options *o)
 
 	(void)o;
 	p->cap = 64;
-	p->fds = malloc(p->cap * sizeof(*p->fds));
+	p->fds = XEV__SYS_PTR(ALLOC, malloc(p->cap * sizeof(*p->fds)));
 	if (!p->fds)
 		return -ENOMEM;
 	rc = xev__rd_init(l, &poll_hooks, true);
@@ -279,7 +279,7 @@ static int poll_wait(struct xev__loop *l, int64_t timeout_ns)
 
 	if (p->left_out)
 		recheck_if_due(l);
-	while ((n = poll(p->fds, p->nfds, timeout_ms(p, timeout_ns))) < 0 && errno == EINTR) {
+	while ((n = XEV__SYS(POLL, poll(p->fds, p->nfds, timeout_ms(p, timeout_ns)))) < 0 && errno == EINTR) {
 		/* Interrupted: wait again for what is left of the time. */
 		if (timeout_ns > 0) {
 			int64_t now = xev__clock_ns();

@@ -20,6 +20,7 @@
 #include <sys/types.h>
 
 #include "xev.h"
+#include "fault.h"
 
 #define XEV__HIDDEN __attribute__((visibility("hidden")))
 #define XEV__LIKELY(x) __builtin_expect(!!(x), 1)
@@ -414,7 +415,6 @@ XEV__HIDDEN void xev__cancel_submit(struct xev__loop *l, struct xev__completion 
 /* Fd operations (ops.c). */
 XEV__HIDDEN int xev__io_perform(struct xev__completion *c);
 XEV__HIDDEN int xev__fd_set_flags(int fd, bool nonblocking);
-XEV__HIDDEN int xev__io_perform_blocking(struct xev__completion *c);
 XEV__HIDDEN void xev__io_file(struct xev__loop *l, struct xev__completion *c);
 
 /* Thread pool offload (offload.c, threadpool.c). */

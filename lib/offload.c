@@ -30,7 +30,7 @@ static void run_on_worker(xev_threadpool_task *t)
 			c->u.io.fn(c->userdata);
 		c->result = 0;
 	} else {
-		c->result = xev__io_perform_blocking(c);
+		c->result = xev__io_perform(c);
 	}
 	/* From the push on, c may be completed and freed by the loop. */
 	head = atomic_load_explicit(&l->remote_done, memory_order_relaxed);
@@ -63,8 +63,9 @@ void xev__offload(struct xev__loop *l, struct xev__completion *c, xev_threadpool
 	atomic_fetch_sub_explicit(&l->remote_busy, 1, memory_order_relaxed);
 	xev__list_unlink(&l->offloaded, c);
 	c->flags &= (uint16_t)~XEV__F_OFFLOADED;
-	/* A file operation still gets done when the pool is gone. */
-	xev__complete(l, c, c->op == XEV__OP_WORK ? rc : xev__io_perform_blocking(c));
+	/* A file operation still gets done when the pool is gone or cannot
+	 * start a thread: here, as without a pool. */
+	xev__complete(l, c, c->op == XEV__OP_WORK ? rc : xev__io_perform(c));
 }
 
 /* Takes c back from its pool if no worker has started it. */

@@ -298,45 +298,59 @@ static void no_sigpipe(int fd)
 /*
  * One attempt at c with a plain system call; sockets are asked not to
  * block.  -EAGAIN means "wait for readiness and try again".  c has passed
- * io_check (loop.c).
+ * io_check (loop.c).  An interrupted call is made again: io_uring never
+ * shows EINTR for these, and a caller of a non-blocking call does not
+ * expect it; a connect goes on in the background (-EINPROGRESS).
  */
+static int perform_once(struct xev__completion *c);
+
 int xev__io_perform(struct xev__completion *c)
+{
+	int r;
+
+	while ((r = perform_once(c)) == -EINTR && xev__io_kind(c) != XEV__OP_CONNECT)
+		;
+	return r == -EINTR ? -EINPROGRESS : r;
+}
+
+static int perform_once(struct xev__completion *c)
 {
 	struct xev__io_op *io = &c->u.io;
 
 	switch (xev__io_kind(c)) {
 	case XEV__OP_READ:
-		return result_of(read(io->fd, io->buf, io->len));
+		return result_of(XEV__SYS(READ, read(io->fd, io->buf, io->len)));
 	case XEV__OP_WRITE:
-		return result_of(write(io->fd, io->buf, io->len));
+		return result_of(XEV__SYS(WRITE, write(io->fd, io->buf, io->len)));
 	case XEV__OP_PREAD:
-		return result_of(pread(io->fd, io->buf, io->len, (off_t)io->offset));
+		return result_of(XEV__SYS(PREAD, pread(io->fd, io->buf, io->len, (off_t)io->offset)));
 	case XEV__OP_PWRITE:
-		return result_of(pwrite(io->fd, io->buf, io->len, (off_t)io->offset));
+		return result_of(XEV__SYS(PWRITE, pwrite(io->fd, io->buf, io->len, (off_t)io->offset)));
 	case XEV__OP_RECV:
-		return result_of(recv(io->fd, io->buf, io->len, io->flags | MSG_DONTWAIT));
+		return result_of(XEV__SYS(RECV, recv(io->fd, io->buf, io->len, io->flags | MSG_DONTWAIT)));
 	case XEV__OP_SEND:
 		no_sigpipe(io->fd);
-		return result_of(send(io->fd, io->buf, io->len, io->flags | MSG_DONTWAIT));
+		return result_of(XEV__SYS(SEND, send(io->fd, io->buf, io->len, io->flags | MSG_DONTWAIT)));
 	case XEV__OP_RECVMSG:
-		return result_of(recvmsg(io->fd, io->buf, io->flags | MSG_DONTWAIT));
+		return result_of(XEV__SYS(RECV, recvmsg(io->fd, io->buf, io->flags | MSG_DONTWAIT)));
 	case XEV__OP_SENDMSG:
 		no_sigpipe(io->fd);
-		return result_of(sendmsg(io->fd, io->buf, io->flags | MSG_DONTWAIT));
+		return result_of(XEV__SYS(SEND, sendmsg(io->fd, io->buf, io->flags | MSG_DONTWAIT)));
 	case XEV__OP_ACCEPT:
-		return result_of(accept_nonblocking(io->fd, io->buf, io->addrlen));
+		return result_of(XEV__SYS(ACCEPT, accept_nonblocking(io->fd, io->buf, io->addrlen)));
 	case XEV__OP_CONNECT:
-		return result_of(connect(io->fd, io->buf, (socklen_t)io->len));
+		return result_of(XEV__SYS(CONNECT, connect(io->fd, io->buf, (socklen_t)io->len)));
 	case XEV__OP_SHUTDOWN:
 		return result_of(shutdown(io->fd, io->flags));
 	case XEV__OP_CLOSE:
-		/* Linux frees the descriptor even when close(2) says EINTR. */
-		if (close(io->fd) < 0 && errno != EINTR)
+		/* Linux frees the descriptor even when close(2) says EINTR;
+		 * calling it again could close another thread's new fd. */
+		if (XEV__SYS_AFTER(CLOSE, close(io->fd)) < 0 && errno != EINTR)
 			return -errno;
 		return 0;
 	case XEV__OP_POLL: {
 		struct pollfd p = { .fd = io->fd, .events = (short)io->flags };
-		int n = poll(&p, 1, 0);
+		int n = XEV__SYS(POLL_ONE, poll(&p, 1, 0));
 		if (n < 0)
 			return -errno;
 		if (p.revents & POLLNVAL)
@@ -346,16 +360,6 @@ int xev__io_perform(struct xev__completion *c)
 	default:
 		return -EINVAL;
 	}
-}
-
-/* Same, retrying interruptions: for regular files, which never say EAGAIN. */
-int xev__io_perform_blocking(struct xev__completion *c)
-{
-	int r;
-	do
-		r = xev__io_perform(c);
-	while (r == -EINTR);
-	return r;
 }
 
 /*
@@ -368,5 +372,5 @@ void xev__io_file(struct xev__loop *l, struct xev__completion *c)
 		xev__offload(l, c, l->pool);
 		return;
 	}
-	xev__complete(l, c, xev__io_perform_blocking(c));
+	xev__complete(l, c, xev__io_perform(c));
 }

@@ -69,9 +69,9 @@ static bool pidfd_refused_by_env(void)
 static int sys_pidfd_open(pid_t pid)
 {
 #if HAVE_DECL_SYS_PIDFD_OPEN
-	return (int)syscall(SYS_pidfd_open, pid, 0);
+	return (int)XEV__SYS(PIDFD_OPEN, syscall(SYS_pidfd_open, pid, 0));
 #else
-	return pidfd_open(pid, 0);
+	return XEV__SYS(PIDFD_OPEN, pidfd_open(pid, 0));
 #endif
 }
 #endif
@@ -166,7 +166,7 @@ static int collect(struct xev__process *p)
 	if (p->settled)
 		return p->status;
 	do
-		r = waitpid(p->pid, &status, WNOHANG);
+		r = XEV__SYS(WAITPID, waitpid(p->pid, &status, WNOHANG));
 	while (r < 0 && errno == EINTR);
 	if (r == 0)
 		return -EAGAIN;

@@ -96,7 +96,7 @@ static struct xev__fdslot *slot_of(struct xev__loop *l, int fd)
 	n = rd->nslots ? rd->nslots : 64;
 	while (n <= (size_t)fd)
 		n *= 2;
-	t = realloc(rd->slots, n * sizeof(*t));
+	t = XEV__SYS_PTR(ALLOC, realloc(rd->slots, n * sizeof(*t)));
 	if (!t)
 		return NULL;
 	/* The lists hold no pointer back to their slot: moving is fine. */
@@ -187,7 +187,7 @@ static int attempt(struct xev__completion *c, uint32_t revents)
 	if (c->flags & F_CONNECTING) {
 		int err = 0, r;
 		socklen_t len = sizeof(err);
-		if (getsockopt(c->u.io.fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		if (XEV__SYS(SOCKOPT, getsockopt(c->u.io.fd, SOL_SOCKET, SO_ERROR, &err, &len)) < 0)
 			return -errno;
 		if (err)
 			return -err;
@@ -200,6 +200,16 @@ static int attempt(struct xev__completion *c, uint32_t revents)
 		if (r == -EALREADY || r == -EINPROGRESS)
 			return -EAGAIN;
 		return r == -EISCONN ? 0 : r;
+	}
+	if (XEV__UNLIKELY(xev__io_kind(c) == XEV__OP_CONNECT)) {
+		/* Parked before it started (a full AF_UNIX backlog said
+		 * EAGAIN): this try may be the start. */
+		int r = xev__io_perform(c);
+		if (r == -EINPROGRESS) {
+			c->flags |= F_CONNECTING;
+			return -EAGAIN;
+		}
+		return r;
 	}
 	return xev__io_perform(c);
 }
@@ -243,10 +253,10 @@ static int check_fd_kind(struct xev__completion *c)
 		return (flags & O_ACCMODE) == O_WRONLY ? -EBADF : 0;
 	case XEV__OP_RECV:
 	case XEV__OP_RECVMSG:
-		return getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &len) < 0 ? -errno : 0;
+		return XEV__SYS(SOCKOPT, getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &len)) < 0 ? -errno : 0;
 	case XEV__OP_ACCEPT:
 #ifdef SO_ACCEPTCONN
-		if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &len) < 0)
+		if (XEV__SYS(SOCKOPT, getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &len)) < 0)
 			return -errno;
 		return v ? 0 : -EINVAL;
 #else
@@ -333,7 +343,7 @@ int xev__rd_check_pollable(int fd)
 {
 	struct stat st;
 
-	if (fstat(fd, &st) < 0)
+	if (XEV__SYS(FSTAT, fstat(fd, &st)) < 0)
 		return -errno;
 	if (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode) || S_ISDIR(st.st_mode))
 		return -EPERM;

@@ -120,7 +120,7 @@ static int install(int signo, struct sigslot *slot)
 {
 	struct sigaction sa;
 
-	if (sigaction(signo, NULL, &slot->old) < 0)
+	if (XEV__SYS(SIGACTION, sigaction(signo, NULL, &slot->old)) < 0)
 		return -errno;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_sigaction = on_signal;
@@ -132,7 +132,7 @@ static int install(int signo, struct sigslot *slot)
 	    (slot->old.sa_flags & SA_NOCLDSTOP || (!(slot->old.sa_flags & SA_SIGINFO) &&
 						  slot->old.sa_handler == SIG_DFL)))
 		sa.sa_flags |= SA_NOCLDSTOP;
-	return sigaction(signo, &sa, NULL) < 0 ? -errno : 0;
+	return XEV__SYS(SIGACTION, sigaction(signo, &sa, NULL)) < 0 ? -errno : 0;
 }
 
 /* Is s (a watcher about to be initialised) still registered?  Clearing a

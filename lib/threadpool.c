@@ -144,7 +144,7 @@ int xev_threadpool_init(xev_threadpool *pool, xev_threadpool_config *config)
 	max = c->max_threads ? c->max_threads : cpu_count();
 	if (max > 4096)
 		return -EINVAL;
-	p = calloc(1, sizeof(*p) + max * sizeof(pthread_t));
+	p = XEV__SYS_PTR(ALLOC, calloc(1, sizeof(*p) + max * sizeof(pthread_t)));
 	if (!p)
 		return -ENOMEM;
 	rc = pthread_mutex_init(&p->mu, NULL);
@@ -216,7 +216,7 @@ static void start_worker(struct pool *p)
 	 * must not see a worker die of it instead. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &mask);
-	if (pthread_create(&p->threads[p->started], &attr, worker, p) == 0)
+	if (XEV__SYS_ERR(THREAD_CREATE, pthread_create(&p->threads[p->started], &attr, worker, p)) == 0)
 		p->started++;
 	pthread_sigmask(SIG_SETMASK, &mask, NULL);
 	pthread_attr_destroy(&attr);
@@ -260,10 +260,32 @@ void xev_threadpool_schedule(xev_threadpool *pool, xev_threadpool_batch *batch)
 	memset(b, 0, sizeof(*b));
 }
 
-/* One task, with an answer: 0, -EINVAL (not a pool), -ECANCELED (shut down). */
+/* Takes k out of the queue if it is there; the caller holds the lock. */
+static bool unlink_locked(struct pool *p, struct task *k)
+{
+	struct task *prev = NULL, *cur;
+
+	for (cur = p->head; cur && cur != k; cur = cur->next)
+		prev = cur;
+	if (!cur)
+		return false;
+	if (prev)
+		prev->next = cur->next;
+	else
+		p->head = cur->next;
+	if (p->tail == cur)
+		p->tail = prev;
+	cur->next = NULL;
+	return true;
+}
+
+/* One task, with an answer: 0, -EINVAL (not a pool), -ECANCELED (shut
+ * down), -EAGAIN (the pool has no worker and none could be started: the
+ * task would wait for one forever, so it is not taken). */
 int xev__pool_push(xev_threadpool *pool, xev_threadpool_task *t)
 {
 	struct pool_handle *h = handle_of(pool);
+	struct task *k = task_of(t);
 	struct pool *p;
 	int rc = 0;
 
@@ -271,10 +293,15 @@ int xev__pool_push(xev_threadpool *pool, xev_threadpool_task *t)
 		return -EINVAL;
 	p = h->p;
 	pthread_mutex_lock(&p->mu);
-	if (p->shutdown)
+	if (p->shutdown) {
 		rc = -ECANCELED;
-	else
-		enqueue_locked(p, task_of(t), task_of(t), 1);
+	} else {
+		enqueue_locked(p, k, k, 1);
+		if (p->started == 0) {
+			unlink_locked(p, k);
+			rc = -EAGAIN;
+		}
+	}
 	pthread_mutex_unlock(&p->mu);
 	return rc;
 }
@@ -283,26 +310,16 @@ int xev__pool_push(xev_threadpool *pool, xev_threadpool_task *t)
 bool xev__pool_remove(xev_threadpool *pool, xev_threadpool_task *t)
 {
 	struct pool_handle *h = handle_of(pool);
-	struct task *k = task_of(t), *prev = NULL, *cur;
 	struct pool *p;
+	bool found;
 
 	if (!pool || h->magic != POOL_MAGIC)
 		return false;
 	p = h->p;
 	pthread_mutex_lock(&p->mu);
-	for (cur = p->head; cur && cur != k; cur = cur->next)
-		prev = cur;
-	if (cur) {
-		if (prev)
-			prev->next = cur->next;
-		else
-			p->head = cur->next;
-		if (p->tail == cur)
-			p->tail = prev;
-		cur->next = NULL;
-	}
+	found = unlink_locked(p, task_of(t));
 	pthread_mutex_unlock(&p->mu);
-	return cur != NULL;
+	return found;
 }
 
 void xev_threadpool_shutdown(xev_threadpool *pool)

@@ -16,7 +16,7 @@
 int xev__wakeup_open(struct xev__wakeup *w, bool nonblocking_read)
 {
 #ifdef XEV_USE_EVENTFD
-	int fd = eventfd(0, EFD_CLOEXEC | (nonblocking_read ? EFD_NONBLOCK : 0));
+	int fd = XEV__SYS(WAKEUP_OPEN, eventfd(0, EFD_CLOEXEC | (nonblocking_read ? EFD_NONBLOCK : 0)));
 	if (fd < 0)
 		return -errno;
 	w->rfd = w->wfd = fd;
@@ -26,7 +26,7 @@ int xev__wakeup_open(struct xev__wakeup *w, bool nonblocking_read)
 
 	/* pipe2() is not everywhere yet (macOS); a loop is set up rarely,
 	 * and a fork in that window leaks only to an exec'd child. */
-	if (pipe(p) < 0)
+	if (XEV__SYS(WAKEUP_OPEN, pipe(p)) < 0)
 		return -errno;
 	rc = xev__fd_set_flags(p[0], nonblocking_read);
 	if (rc == 0)
@@ -62,7 +62,7 @@ void xev__wakeup_signal(const struct xev__wakeup *w)
 
 	/* EAGAIN: a full pipe, a wake-up is pending already. */
 	do
-		n = write(w->wfd, &one, sizeof(one));
+		n = XEV__SYS(WAKEUP_WRITE, write(w->wfd, &one, sizeof(one)));
 	while (n < 0 && errno == EINTR);
 }
 
@@ -71,13 +71,13 @@ void xev__wakeup_drain(const struct xev__wakeup *w)
 #ifdef XEV_USE_EVENTFD
 	uint64_t v;
 	/* One read resets the counter: it is not a semaphore. */
-	while (read(w->rfd, &v, sizeof(v)) < 0 && errno == EINTR)
+	while (XEV__SYS(WAKEUP_READ, read(w->rfd, &v, sizeof(v))) < 0 && errno == EINTR)
 		;
 #else
 	char buf[64];
 	ssize_t n;
 	do
-		n = read(w->rfd, buf, sizeof(buf));
+		n = XEV__SYS(WAKEUP_READ, read(w->rfd, buf, sizeof(buf)));
 	while (n == (ssize_t)sizeof(buf) || (n < 0 && errno == EINTR));
 #endif
 }

@@ -46,7 +46,12 @@ else
 fi
 # Lines are "address type name"; the archive adds member names and blank
 # lines, which have fewer fields.  Keep the functions (T).
-awk 'NF >= 2 && $(NF - 1) == "T" { print $NF }' "$tmp.nm" | grep "$pattern" |
+# A fault-injection build (testing only) also exports the tests' controls.
+fault='^$'
+if grep -q '^#define XEV_FAULT_INJECTION' "$top_builddir/config.h" 2>/dev/null; then
+	fault='^xev__fault_'
+fi
+awk 'NF >= 2 && $(NF - 1) == "T" { print $NF }' "$tmp.nm" | grep "$pattern" | grep -v "$fault" |
 	LC_ALL=C sort -u >"$tmp.syms"
 
 ls "$mandir" >"$tmp.ls" 2>/dev/null || {
