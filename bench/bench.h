@@ -124,6 +124,43 @@ static inline void bench_report(const char *bench, const char *library, double f
 }
 
 /*
+ * What a measured window cost the whole process (every thread): take a
+ * snapshot before it with bench_usage_start(), then report with
+ * bench_report_ops(), which prints the figure line with three more
+ * fields, "ops=N user_ns=U sys_ns=S": the operations the window did
+ * (what the figure counts: round trips, datagrams, callbacks...) and the
+ * user and system CPU nanoseconds per operation.  bench/run reads them.
+ */
+struct bench_usage {
+	double user, sys; /* seconds */
+};
+
+static inline void bench_usage_start(struct bench_usage *u)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	u->user = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6;
+	u->sys = (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+static inline void bench_report_ops(const char *bench, const char *library, double figure, const char *unit,
+				    double ops, const struct bench_usage *start)
+{
+	struct bench_usage now;
+
+	bench_usage_start(&now);
+	if (ops < 1)
+		ops = 1;
+	if (strcmp(unit, "s") == 0)
+		printf("%s %s %.3f %s", bench, library, figure, unit);
+	else
+		printf("%s %s %.0f %s", bench, library, figure, unit);
+	printf(" ops=%.0f user_ns=%.1f sys_ns=%.1f\n", ops, (now.user - start->user) * 1e9 / ops,
+	       (now.sys - start->sys) * 1e9 / ops);
+	fflush(stdout);
+}
+
+/*
  * Options common to every program: -n COUNT overrides the workload's count;
  * one optional operand (a thread count for the async workloads).  Returns
  * the operand, or dflt_arg when there is none.
