@@ -6,12 +6,23 @@
  * Other threads wake the ring through an eventfd under a multishot poll.
  * Every fd operation is one SQE whose user_data is its completion; the
  * kernel holds it until its CQE is reaped.
+ *
+ * Where the kernel has them (6.1), the ring is single-issuer with deferred
+ * task work: completions are run when this loop enters the kernel to wait,
+ * in one batch, instead of interrupting it as they happen.  Such a ring
+ * belongs to one thread, and a loop may be created on one thread and run
+ * on another, so the ring starts disabled and the first xev_loop_run
+ * enables it, making its thread the owner (xev(7), "Threads": the loop's
+ * thread is the one that runs it).
  */
 #include "backend.h"
 
 #include <liburing.h>
 #include <poll.h>
+#include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #ifndef XEV_USE_EVENTFD
@@ -25,6 +36,10 @@ struct uring_state {
 	bool wake_armed;         /* a wait on the wake-up eventfd is in the kernel */
 	bool wake_by_read;       /* multishot poll refused: one read per wake-up */
 	bool ext_arg;            /* kernel takes a wait timeout without an SQE */
+	bool single_issuer;      /* only the owner may enter the kernel */
+	bool enabled;            /* by the first run; owner is its thread */
+	uint64_t owner;          /* this_thread() of the owner */
+	uint32_t entries;        /* asked for, to set the ring up again */
 	uint32_t inflight;       /* completions the kernel holds */
 	struct xev__list active; /* those completions */
 };
@@ -44,11 +59,23 @@ static struct uring_state *uring_of(struct xev__loop *l)
 #define MAX_TAG ((uint64_t)4096)
 #define DEFAULT_ENTRIES 256u
 
-static int setup_ring(struct io_uring *ring, uint32_t entries, unsigned *features)
+#define DEFERRED (IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_R_DISABLED)
+
+/* Tests take the older ring with XEV_URING_NO_DEFER=1. */
+static bool deferred_refused_by_env(void)
+{
+	const char *s = getenv("XEV_URING_NO_DEFER");
+	return s && *s && strcmp(s, "0") != 0;
+}
+
+/* 0 and *flags_out, or -errno: the first set of flags the kernel takes. */
+static int setup_ring(struct io_uring *ring, uint32_t entries, unsigned *features, unsigned *flags_out)
 {
 	/* COOP_TASKRUN spares us interrupts for completions: we always enter
 	 * the kernel to collect them anyway.  Older kernels reject it. */
 	static const unsigned flag_sets[] = {
+		/* Completions run in a batch when we wait (6.1). */
+		IORING_SETUP_CLAMP | DEFERRED | IORING_SETUP_TASKRUN_FLAG | IORING_SETUP_SUBMIT_ALL,
 		/* SUBMIT_ALL: one bad request does not hold back the rest. */
 		IORING_SETUP_CLAMP | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG |
 			IORING_SETUP_SUBMIT_ALL,
@@ -62,9 +89,12 @@ static int setup_ring(struct io_uring *ring, uint32_t entries, unsigned *feature
 		struct io_uring_params p;
 		memset(&p, 0, sizeof(p));
 		p.flags = flag_sets[i];
+		if ((flag_sets[i] & DEFERRED) && deferred_refused_by_env())
+			continue;
 		rc = XEV__SYS_NEG(URING_SETUP, io_uring_queue_init_params(entries, ring, &p));
 		if (rc == 0) {
 			*features = p.features;
+			*flags_out = flag_sets[i];
 			return 0;
 		}
 		if (rc != -EINVAL)
@@ -76,8 +106,8 @@ static int setup_ring(struct io_uring *ring, uint32_t entries, unsigned *feature
 static int uring_probe(void)
 {
 	struct io_uring ring;
-	unsigned features;
-	int rc = setup_ring(&ring, 2, &features);
+	unsigned features, flags;
+	int rc = setup_ring(&ring, 2, &features, &flags);
 	if (rc == 0)
 		io_uring_queue_exit(&ring);
 	return rc;
@@ -86,13 +116,16 @@ static int uring_probe(void)
 static int uring_init(struct xev__loop *l, const struct xev__options *o)
 {
 	struct uring_state *u = uring_of(l);
-	unsigned features = 0;
+	unsigned features = 0, flags = 0;
 	int rc;
 
-	rc = setup_ring(&u->ring, o->entries ? o->entries : DEFAULT_ENTRIES, &features);
+	u->entries = o->entries ? o->entries : DEFAULT_ENTRIES;
+	rc = setup_ring(&u->ring, u->entries, &features, &flags);
 	if (rc < 0)
 		return rc;
 	u->ext_arg = (features & IORING_FEAT_EXT_ARG) != 0;
+	u->single_issuer = (flags & IORING_SETUP_SINGLE_ISSUER) != 0;
+	u->enabled = !(flags & IORING_SETUP_R_DISABLED);
 	/* Blocking reads: where multishot poll is refused, the kernel's own
 	 * read of it must wait rather than say EAGAIN. */
 	rc = xev__wakeup_open(&u->wake, false);
@@ -107,12 +140,44 @@ static int uring_init(struct xev__loop *l, const struct xev__options *o)
 	return 0;
 }
 
-/* An SQE, flushing the queue to the kernel if it is full. */
-static struct io_uring_sqe *get_sqe(struct io_uring *ring)
+/*
+ * A number for the calling thread that no other thread of the process
+ * ever gets.  The kernel knows the ring's owner by its task; pthread_t
+ * and thread ids are both reused once a thread is gone, and a loop is
+ * often run by a thread that replaced the one that ran it before.
+ */
+static uint64_t this_thread(void)
 {
+	static atomic_uint_fast64_t last;
+	static _Thread_local uint64_t mine;
+
+	if (XEV__UNLIKELY(mine == 0))
+		mine = atomic_fetch_add_explicit(&last, 1, memory_order_relaxed) + 1;
+	return mine;
+}
+
+/* The thread that runs the loop first owns a single-issuer ring: it
+ * enables it, before its first entry into the kernel.  0 or -errno. */
+static int own(struct uring_state *u)
+{
+	if (XEV__LIKELY(u->enabled))
+		return 0;
+	if (syscall(__NR_io_uring_register, u->ring.ring_fd, IORING_REGISTER_ENABLE_RINGS, NULL, 0) < 0)
+		return -errno;
+	u->enabled = true;
+	u->owner = this_thread();
+	return 0;
+}
+
+/* An SQE, flushing the queue to the kernel if it is full. */
+static struct io_uring_sqe *get_sqe(struct uring_state *u)
+{
+	struct io_uring *ring = &u->ring;
 	struct io_uring_sqe *sqe = XEV__SYS_PTR(URING_SQE, io_uring_get_sqe(ring));
 	while (!sqe) {
-		int rc = XEV__SYS_NEG(URING_ENTER, io_uring_submit(ring));
+		int rc = own(u);
+		if (rc == 0)
+			rc = XEV__SYS_NEG(URING_ENTER, io_uring_submit(ring));
 		if (rc < 0 && rc != -EINTR && rc != -EBUSY && rc != -EAGAIN)
 			return NULL;
 		sqe = io_uring_get_sqe(ring);
@@ -139,6 +204,25 @@ static struct xev__completion *completion_of(struct uring_state *u, struct io_ur
 	return c;
 }
 
+/* The completions the kernel posted, for a loop going away: nobody will
+ * see them, nor a connection one of them accepted. */
+static void retire_posted(struct uring_state *u)
+{
+	struct io_uring_cqe *cqe;
+	unsigned head, seen = 0;
+
+	io_uring_for_each_cqe(&u->ring, head, cqe) {
+		struct xev__completion *c = completion_of(u, cqe);
+		seen++;
+		if (!c)
+			continue;
+		if (c->op == XEV__OP_ACCEPT && cqe->res >= 0)
+			close(cqe->res);
+		c->state = XEV__DEAD;
+	}
+	io_uring_cq_advance(&u->ring, seen);
+}
+
 /*
  * Takes back everything the kernel holds before the ring goes: buffers
  * and completions are the caller's memory, and the ring's own teardown is
@@ -152,14 +236,14 @@ static void reclaim_inflight(struct xev__loop *l)
 	int rounds = 0;
 
 	for (struct xev__completion *c = u->active.head; c; c = c->next) {
-		struct io_uring_sqe *sqe = get_sqe(&u->ring);
+		struct io_uring_sqe *sqe = get_sqe(u);
 		if (!sqe)
 			break;
 		io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)c, 0);
 		io_uring_sqe_set_data64(sqe, INTERNAL_TAG);
 	}
 	if (u->wake_armed) {
-		struct io_uring_sqe *sqe = get_sqe(&u->ring);
+		struct io_uring_sqe *sqe = get_sqe(u);
 		if (sqe) {
 			io_uring_prep_cancel64(sqe, WAKE_TAG, 0);
 			io_uring_sqe_set_data64(sqe, INTERNAL_TAG);
@@ -169,20 +253,16 @@ static void reclaim_inflight(struct xev__loop *l)
 	 * that cannot interrupt an operation. */
 	while ((u->inflight > 0 || u->wake_armed) && rounds++ < 500) {
 		struct __kernel_timespec ts = { .tv_sec = 0, .tv_nsec = 10000000 };
-		unsigned head, seen = 0;
 
 		io_uring_submit_and_wait_timeout(&u->ring, &cqe, 1, &ts, NULL);
-		io_uring_for_each_cqe(&u->ring, head, cqe) {
-			struct xev__completion *c = completion_of(u, cqe);
-			seen++;
-			if (!c)
-				continue;
-			if (c->op == XEV__OP_ACCEPT && cqe->res >= 0)
-				close(cqe->res);
-			c->state = XEV__DEAD;
-		}
-		io_uring_cq_advance(&u->ring, seen);
+		retire_posted(u);
 	}
+}
+
+/* May this thread enter the kernel for the ring? */
+static bool may_enter(const struct uring_state *u)
+{
+	return !u->single_issuer || !u->enabled || u->owner == this_thread();
 }
 
 static void uring_deinit(struct xev__loop *l)
@@ -190,7 +270,14 @@ static void uring_deinit(struct xev__loop *l)
 	struct uring_state *u = uring_of(l);
 	struct xev__completion *c;
 
-	reclaim_inflight(l);
+	/* Only the thread that ran the loop can take back what the kernel
+	 * holds.  On any other, what it already posted is read, and the rest
+	 * is cancelled by the kernel as the ring closes (all of it already,
+	 * if that thread has exited).  A ring never enabled holds nothing. */
+	if (u->enabled && may_enter(u))
+		reclaim_inflight(l);
+	else if (u->enabled)
+		retire_posted(u);
 	while ((c = xev__list_pop(&u->active)))
 		c->state = XEV__DEAD;
 	io_uring_queue_exit(&u->ring);
@@ -258,7 +345,7 @@ static void hold(struct uring_state *u, struct xev__completion *c)
 static void uring_submit(struct xev__loop *l, struct xev__completion *c)
 {
 	struct uring_state *u = uring_of(l);
-	struct io_uring_sqe *sqe = get_sqe(&u->ring);
+	struct io_uring_sqe *sqe = get_sqe(u);
 
 	if (!sqe) {
 		xev__complete(l, c, -EBUSY);
@@ -272,7 +359,7 @@ static int uring_cancel(struct xev__loop *l, struct xev__completion *t,
 			struct xev__completion *canceller)
 {
 	struct uring_state *u = uring_of(l);
-	struct io_uring_sqe *sqe = get_sqe(&u->ring);
+	struct io_uring_sqe *sqe = get_sqe(u);
 
 	if (!sqe)
 		return -EBUSY;
@@ -304,7 +391,7 @@ static int result_of(struct xev__completion *c, int res)
 static void arm_wake(struct xev__loop *l)
 {
 	struct uring_state *u = uring_of(l);
-	struct io_uring_sqe *sqe = get_sqe(&u->ring);
+	struct io_uring_sqe *sqe = get_sqe(u);
 	if (!sqe)
 		return;
 	if (u->wake_by_read)
@@ -339,12 +426,44 @@ static bool needs_enter(struct io_uring *ring)
 	return io_uring_sq_ready(ring) || (flags & (IORING_SQ_TASKRUN | IORING_SQ_CQ_OVERFLOW));
 }
 
+/*
+ * A loop that another thread ran, run by this one: the kernel lets only
+ * the ring's owner in.  The completions the kernel already posted can be
+ * read from any thread (an owner that exited had what it left in flight
+ * cancelled), and a ring with nothing else in it is replaced by a new one
+ * this thread owns.  Anything still in flight belongs to the other
+ * thread: -EEXIST, and the loop is unchanged.
+ */
+static int hand_over(struct xev__loop *l)
+{
+	struct uring_state *u = uring_of(l);
+	struct io_uring fresh;
+	unsigned features = 0, flags = 0;
+	int rc;
+
+	reap(l);
+	if (u->inflight > 0 || io_uring_sq_ready(&u->ring))
+		return -EEXIST;
+	rc = setup_ring(&fresh, u->entries, &features, &flags);
+	if (rc < 0)
+		return rc;
+	io_uring_queue_exit(&u->ring);
+	u->ring = fresh;
+	u->single_issuer = (flags & IORING_SETUP_SINGLE_ISSUER) != 0;
+	u->enabled = !(flags & IORING_SETUP_R_DISABLED);
+	u->wake_armed = false;
+	return own(u);
+}
+
 static int uring_wait(struct xev__loop *l, int64_t timeout_ns)
 {
 	struct uring_state *u = uring_of(l);
 	struct io_uring_cqe *cqe;
 	int rc;
 
+	rc = XEV__UNLIKELY(!may_enter(u)) ? hand_over(l) : own(u);
+	if (rc < 0)
+		return rc;
 	if (!u->wake_armed)
 		arm_wake(l);
 	if (timeout_ns == 0) {
