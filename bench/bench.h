@@ -3,11 +3,11 @@
  * What every benchmark program shares, whichever library it drives.
  *
  * A program prints exactly one line on stdout,
- *     <bench> <library> <figure> <unit>
- * and its details on stderr as "# " lines, so that bench/run can collect
- * figures from many runs with nothing but a shell.  Counts can be scaled
- * down with -n (the smoke test runs every program that way); the default
- * is the workload's own count.
+ *     <bench> <library> <figure> <unit> ops=<N> user_ns=<U> sys_ns=<S>
+ * (bench_report_ops below) and its details on stderr as "# " lines, so
+ * that bench/run can collect figures from many runs with nothing but a
+ * shell.  Counts can be scaled down with -n (the smoke test runs every
+ * program that way); the default is the workload's own count.
  */
 #ifndef XEV_BENCH_H
 #define XEV_BENCH_H
@@ -28,6 +28,11 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+#ifdef __linux__
+#include <pthread.h>
+#include <sched.h>
+#endif
 
 /* macOS has no SOCK_CLOEXEC; the benchmarks exec nothing, so none is
  * needed there. */
@@ -113,16 +118,6 @@ static inline int bench_udp_socket(struct sockaddr_in *addr, int flags)
 	return fd;
 }
 
-/* The one stdout line.  Rates print as integers, durations in seconds. */
-static inline void bench_report(const char *bench, const char *library, double figure, const char *unit)
-{
-	if (strcmp(unit, "s") == 0)
-		printf("%s %s %.3f %s\n", bench, library, figure, unit);
-	else
-		printf("%s %s %.0f %s\n", bench, library, figure, unit);
-	fflush(stdout);
-}
-
 /*
  * What a measured window cost the whole process (every thread): take a
  * snapshot before it with bench_usage_start(), then report with
@@ -130,6 +125,7 @@ static inline void bench_report(const char *bench, const char *library, double f
  * fields, "ops=N user_ns=U sys_ns=S": the operations the window did
  * (what the figure counts: round trips, datagrams, callbacks...) and the
  * user and system CPU nanoseconds per operation.  bench/run reads them.
+ * Rates print as integers, durations in seconds.
  */
 struct bench_usage {
 	double user, sys; /* seconds */
@@ -158,6 +154,98 @@ static inline void bench_report_ops(const char *bench, const char *library, doub
 	printf(" ops=%.0f user_ns=%.1f sys_ns=%.1f\n", ops, (now.user - start->user) * 1e9 / ops,
 	       (now.sys - start->sys) * 1e9 / ops);
 	fflush(stdout);
+}
+
+/*
+ * Where the threads of a threaded workload run, from BENCH_PIN:
+ *   unset or empty  wherever the scheduler puts them
+ *   same            every thread on one CPU
+ *   split           the loop (or main) thread on one CPU, every other
+ *                   thread on another, spread over the rest in turn
+ * Wake-up-bound workloads measure the operating system's cross-CPU
+ * wake-up as much as the library, so bench/run runs them both ways to
+ * tell the two apart.  "CPU 0" and "CPU 1" are the first and second CPUs
+ * the process may use, so that taskset or a cpuset around the whole run
+ * still holds.
+ *
+ * bench_pin(role) places the calling thread: role 0 is the loop or main
+ * thread, 1, 2... the others.  Call bench_pin(0) in main before starting
+ * any thread: a thread inherits its creator's CPUs, so the set read later
+ * would be the pinned one.  Role 0 says on stderr where it went ("# pin:"),
+ * which bench/run takes as proof that the program honours BENCH_PIN.
+ */
+static inline const char *bench_pin_mode(void)
+{
+	const char *how = getenv("BENCH_PIN");
+
+	if (!how || !*how)
+		return NULL;
+	if (strcmp(how, "same") != 0 && strcmp(how, "split") != 0)
+		bench_fail("BENCH_PIN=%s: same, split or unset", how);
+	return how;
+}
+
+static inline void bench_pin(int role)
+{
+	const char *how = bench_pin_mode();
+
+	if (!how)
+		return;
+#ifdef __linux__
+	/* The CPUs the process could use before anything was pinned; filled
+	 * by role 0 before any other thread exists, read-only after. */
+	static int cpus[CPU_SETSIZE], ncpus;
+	cpu_set_t set;
+	int cpu, err;
+
+	if (role == 0 && ncpus == 0) {
+		if (sched_getaffinity(0, sizeof set, &set) < 0)
+			bench_fail("sched_getaffinity: %s", strerror(errno));
+		for (int i = 0; i < CPU_SETSIZE; i++)
+			if (CPU_ISSET(i, &set))
+				cpus[ncpus++] = i;
+	}
+	if (ncpus == 0)
+		bench_fail("bench_pin(%d) before bench_pin(0)", role);
+	if (strcmp(how, "split") == 0 && ncpus < 2)
+		bench_fail("BENCH_PIN=split needs two CPUs; this process may use CPU %d only", cpus[0]);
+	if (strcmp(how, "same") == 0 || role == 0)
+		cpu = cpus[0];
+	else
+		cpu = cpus[1 + (role - 1) % (ncpus - 1)];
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	err = pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+	if (err)
+		bench_fail("pthread_setaffinity_np(CPU %d): %s", cpu, strerror(err));
+	if (role == 0) {
+		if (strcmp(how, "same") == 0)
+			bench_note("pin: same, every thread on CPU %d", cpu);
+		else
+			bench_note("pin: split, loop thread on CPU %d, the others on CPU %d%s", cpu, cpus[1],
+				   ncpus > 2 ? " and up" : "");
+	}
+#else
+	(void)role;
+	bench_fail("BENCH_PIN=%s: thread placement is implemented on Linux only", how);
+#endif
+}
+
+/*
+ * The same for a program whose other threads belong to a thread pool it
+ * does not create (ours, libuv's): they cannot be placed one by one, so
+ * "same" pins the whole process, by pinning the main thread before the
+ * pool starts any worker (workers inherit it).  "split" cannot be done
+ * and fails rather than print a figure for a placement that did not
+ * happen.  Call it first thing in main.
+ */
+static inline void bench_pin_process(void)
+{
+	const char *how = bench_pin_mode();
+
+	if (how && strcmp(how, "same") != 0)
+		bench_fail("BENCH_PIN=%s: the pool's workers are not ours to place; same only", how);
+	bench_pin(0);
 }
 
 /*

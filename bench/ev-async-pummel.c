@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stdint.h>
 
 #include <ev.h>
 
@@ -26,7 +27,7 @@ static double t_end;
 
 static void *pummel_main(void *arg)
 {
-	(void)arg;
+	bench_pin((int)(intptr_t)arg);
 	while (!atomic_load_explicit(&stop_flag, memory_order_relaxed))
 		ev_async_send(main_loop, &async_w);
 	atomic_fetch_sub_explicit(&threads_in, 1, memory_order_release);
@@ -53,9 +54,11 @@ int main(int argc, char **argv)
 	long t;
 	pthread_t *threads;
 	double t0, elapsed;
+	struct bench_usage u;
 	char name[40];
 
 	t = bench_args(argc, argv, &c, 1);
+	bench_pin(0);
 	target = c;
 
 	main_loop = ev_default_loop(EVFLAG_AUTO);
@@ -71,9 +74,10 @@ int main(int argc, char **argv)
 	ev_async_start(main_loop, &async_w);
 	atomic_store(&threads_in, t);
 
+	bench_usage_start(&u);
 	t0 = bench_now();
 	for (long i = 0; i < t; i++)
-		if (pthread_create(&threads[i], NULL, pummel_main, NULL) != 0)
+		if (pthread_create(&threads[i], NULL, pummel_main, (void *)(intptr_t)(i + 1)) != 0)
 			bench_fail("pthread_create failed");
 	ev_run(main_loop, 0);
 	for (long i = 0; i < t; i++)
@@ -88,7 +92,7 @@ int main(int argc, char **argv)
 	bench_note("callbacks %ld", callbacks);
 	bench_note("elapsed %.3f s", elapsed);
 	snprintf(name, sizeof(name), "async-pummel-%ld", t);
-	bench_report(name, bench_ev_library(main_loop), (double)c / elapsed, "callbacks/s");
+	bench_report_ops(name, bench_ev_library(main_loop), (double)c / elapsed, "callbacks/s", (double)callbacks, &u);
 	free(threads);
 	ev_loop_destroy(main_loop);
 	return 0;

@@ -24,6 +24,7 @@ struct pair {
 	long per_pair;
 	long main_count;      /* touched by the main thread only */
 	long worker_count;    /* touched by the worker thread only */
+	int role;             /* for bench_pin */
 	pthread_t thread;
 };
 
@@ -62,8 +63,10 @@ static void worker_side_cb(struct ev_loop *loop, ev_async *w, int revents)
 static void *worker_main(void *arg)
 {
 	struct pair *p = arg;
-	struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+	struct ev_loop *loop;
 
+	bench_pin(p->role);
+	loop = ev_loop_new(EVFLAG_AUTO);
 	if (!loop)
 		bench_fail("ev_loop_new failed");
 	ev_async_init(&p->worker_side, worker_side_cb);
@@ -86,9 +89,11 @@ int main(int argc, char **argv)
 	struct ev_loop *loop;
 	struct pair *pairs;
 	double t0, t1, elapsed;
+	struct bench_usage u;
 	char name[32];
 
 	t = bench_args(argc, argv, &total, 1);
+	bench_pin(0);
 	per_pair = total / t;
 	if (per_pair < 1)
 		bench_fail("%ld pings cannot be shared by %ld threads", total, t);
@@ -104,12 +109,14 @@ int main(int argc, char **argv)
 		struct pair *p = &pairs[i];
 		p->main_loop = loop;
 		p->per_pair = per_pair;
+		p->role = (int)i + 1;
 		ev_async_init(&p->main_side, main_side_cb);
 		p->main_side.data = p;
 		ev_async_start(loop, &p->main_side);
 	}
 	pairs_left = t;
 
+	bench_usage_start(&u);
 	t0 = bench_now();
 	for (long i = 0; i < t; i++)
 		if (pthread_create(&pairs[i].thread, NULL, worker_main, &pairs[i]) != 0)
@@ -141,7 +148,7 @@ int main(int argc, char **argv)
 	bench_note("main-side callbacks %ld", main_total);
 	bench_note("elapsed %.3f s", elapsed);
 	snprintf(name, sizeof(name), "async%ld", t);
-	bench_report(name, bench_ev_library(loop), (double)main_total / elapsed, "pings/s");
+	bench_report_ops(name, bench_ev_library(loop), (double)main_total / elapsed, "pings/s", (double)main_total, &u);
 	free(pairs);
 	ev_loop_destroy(loop);
 	return 0;

@@ -32,6 +32,7 @@ int main(int argc, char **argv)
 	struct ev_loop *loop;
 	ev_timer *timers;
 	double cpu0, t0, t1, t2, cpu1;
+	struct bench_usage u;
 
 	bench_args(argc, argv, &n, 0);
 	total = n;
@@ -45,6 +46,7 @@ int main(int argc, char **argv)
 	/* The memset can take a while; timers must count from now, not from before it. */
 	ev_now_update(loop);
 
+	bench_usage_start(&u);
 	cpu0 = bench_cpu();
 	t0 = bench_now();
 	for (long i = 0; i < n; i++) {
@@ -64,7 +66,7 @@ int main(int argc, char **argv)
 	bench_note("total %.3f s", t2 - t0);
 	bench_note("cpu %.3f s", cpu1 - cpu0);
 	bench_note("fired %ld", fired);
-	bench_report("million-timers", bench_ev_library(loop), t2 - t0, "s");
+	bench_report_ops("million-timers", bench_ev_library(loop), t2 - t0, "s", (double)fired, &u);
 
 	free(timers);
 	ev_loop_destroy(loop);

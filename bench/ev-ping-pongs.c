@@ -164,6 +164,7 @@ static void *server_main(void *arg)
 	struct sockaddr_in sa;
 	socklen_t len = sizeof(sa);
 
+	bench_pin(1);
 	s->loop = ev_loop_new(EVFLAG_AUTO);
 	if (!s->loop)
 		bench_fail("ev_loop_new failed");
@@ -204,6 +205,7 @@ struct client {
 	char buf[READ_SIZE];
 	char pong[PING_LEN];
 	double t_start, t_end;
+	struct bench_usage u; /* taken with t_start */
 };
 
 static void client_send(struct client *c)
@@ -257,6 +259,7 @@ int main(int argc, char **argv)
 	double elapsed;
 
 	bench_args(argc, argv, &n, 0);
+	bench_pin(0);
 
 	loop = bench_ev_default_loop();
 
@@ -294,6 +297,7 @@ int main(int argc, char **argv)
 	cl.read_w.data = &cl;
 	ev_io_start(loop, &cl.read_w);
 
+	bench_usage_start(&cl.u);
 	cl.t_start = bench_now();
 	client_send(&cl);
 	ev_run(loop, 0);
@@ -301,6 +305,8 @@ int main(int argc, char **argv)
 	if (cl.done != n)
 		bench_fail("%ld of %ld round trips", cl.done, n);
 	elapsed = cl.t_end - cl.t_start;
+	bench_report_ops("ping-pongs", bench_ev_library(loop), (double)n / elapsed, "roundtrips/s", (double)cl.done,
+			 &cl.u);
 
 	close(cl.fd);
 	if (pthread_join(th, NULL) != 0)
@@ -311,7 +317,6 @@ int main(int argc, char **argv)
 
 	bench_note("elapsed %.3f s", elapsed);
 	bench_note("round trips %ld", cl.done);
-	bench_report("ping-pongs", bench_ev_library(loop), (double)n / elapsed, "roundtrips/s");
 	ev_loop_destroy(loop);
 	return 0;
 }

@@ -89,6 +89,7 @@ int main(int argc, char **argv)
 	struct ev_loop *loop;
 	struct pinger *p;
 	double elapsed;
+	struct bench_usage u;
 
 	bench_args(argc, argv, &n, 0);
 
@@ -106,6 +107,7 @@ int main(int argc, char **argv)
 	p->write_w.data = p;
 	ev_io_start(loop, &p->read_w);
 
+	bench_usage_start(&u);
 	p->t_start = bench_now();
 	pinger_send(loop, p);
 	ev_run(loop, 0);
@@ -117,7 +119,7 @@ int main(int argc, char **argv)
 	close(p->fd);
 	bench_note("elapsed %.3f s", elapsed);
 	bench_note("round trips %ld", p->done);
-	bench_report("ping-udp1", bench_ev_library(loop), (double)n / elapsed, "roundtrips/s");
+	bench_report_ops("ping-udp1", bench_ev_library(loop), (double)n / elapsed, "roundtrips/s", (double)p->done, &u);
 	free(p);
 	ev_loop_destroy(loop);
 	return 0;

@@ -79,6 +79,7 @@ int main(int argc, char **argv)
 	struct ev_loop *loop;
 	struct pummel *p;
 	double t_start, elapsed;
+	struct bench_usage u;
 
 	bench_args(argc, argv, &n, 0);
 
@@ -103,6 +104,7 @@ int main(int argc, char **argv)
 	ev_io_start(loop, &p->recv_w);
 	ev_io_start(loop, &p->send_w);
 
+	bench_usage_start(&u);
 	t_start = bench_now();
 	ev_run(loop, 0);
 
@@ -118,7 +120,8 @@ int main(int argc, char **argv)
 	bench_note("sent %ld", p->sent);
 	bench_note("received %ld", p->received);
 	bench_note("elapsed %.3f s", elapsed);
-	bench_report("udp-pummel-1v1", bench_ev_library(loop), (double)p->received / elapsed, "datagrams/s");
+	bench_report_ops("udp-pummel-1v1", bench_ev_library(loop), (double)p->received / elapsed, "datagrams/s",
+			 (double)p->received, &u);
 	free(p);
 	ev_loop_destroy(loop);
 	return 0;

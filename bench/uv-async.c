@@ -17,6 +17,7 @@ struct pair {
 	uv_async_t worker_side;   /* on the worker's loop, sent by main */
 	uv_loop_t loop;           /* the worker's */
 	uv_thread_t thread;
+	int role; /* for bench_pin */
 	long main_count, worker_count;
 };
 
@@ -48,6 +49,7 @@ static void worker(void *arg)
 {
 	struct pair *p = arg;
 
+	bench_pin(p->role);
 	check(uv_loop_init(&p->loop), "uv_loop_init");
 	check(uv_async_init(&p->loop, &p->worker_side, on_worker_side), "uv_async_init");
 	p->worker_side.data = p;
@@ -62,10 +64,12 @@ int main(int argc, char **argv)
 	long total = 1000000, t;
 	struct pair *pairs;
 	double t0, t1;
+	struct bench_usage u;
 	long main_cbs = 0, worker_cbs = 0;
 	char name[32];
 
 	t = bench_args(argc, argv, &total, 1);
+	bench_pin(0);
 	per_pair = total / t;
 	if (per_pair == 0)
 		bench_fail("fewer pings (%ld) than threads (%ld)", total, t);
@@ -76,8 +80,10 @@ int main(int argc, char **argv)
 	for (long i = 0; i < t; i++) {
 		check(uv_async_init(&main_loop, &pairs[i].main_side, on_main_side), "uv_async_init");
 		pairs[i].main_side.data = &pairs[i];
+		pairs[i].role = (int)i + 1;
 	}
 
+	bench_usage_start(&u);
 	t0 = bench_now();
 	for (long i = 0; i < t; i++)
 		check(uv_thread_create(&pairs[i].thread, worker, &pairs[i]), "uv_thread_create");
@@ -100,6 +106,6 @@ int main(int argc, char **argv)
 	bench_note("threads %ld", t);
 	bench_note("pings %ld main side, %ld worker side", main_cbs, worker_cbs);
 	bench_note("elapsed %.3f s", t1 - t0);
-	bench_report(name, "libuv", (double)main_cbs / (t1 - t0), "pings/s");
+	bench_report_ops(name, "libuv", (double)main_cbs / (t1 - t0), "pings/s", (double)main_cbs, &u);
 	return 0;
 }

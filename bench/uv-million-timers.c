@@ -24,6 +24,7 @@ int main(int argc, char **argv)
 	uv_timer_t *ts;
 	uv_loop_t loop;
 	double t0, t1, t2, c0, c2;
+	struct bench_usage u;
 
 	bench_args(argc, argv, &n, 0);
 	check(uv_loop_init(&loop), "uv_loop_init");
@@ -32,6 +33,7 @@ int main(int argc, char **argv)
 	/* Deadlines count from the loop's cached time: make it now. */
 	uv_update_time(&loop);
 
+	bench_usage_start(&u);
 	c0 = bench_cpu();
 	t0 = bench_now();
 	/* uv_timer_init is part of starting a libuv timer (it links the handle
@@ -52,7 +54,7 @@ int main(int argc, char **argv)
 	bench_note("total %.3f s", t2 - t0);
 	bench_note("cpu %.3f s", c2 - c0);
 	bench_note("fired %ld", fired);
-	bench_report("million-timers", "libuv", t2 - t0, "s");
+	bench_report_ops("million-timers", "libuv", t2 - t0, "s", (double)fired, &u);
 
 	/* A fired one-shot timer is still a handle of the loop until closed. */
 	for (long i = 0; i < n; i++)

@@ -110,6 +110,7 @@ static void srv_main(void *arg)
 	int namelen = sizeof(name);
 
 	(void)arg;
+	bench_pin(1);
 	check(uv_loop_init(&srv.loop), "uv_loop_init");
 	check(uv_tcp_init(&srv.loop, &srv.listener), "uv_tcp_init");
 	check(uv_ip4_addr("127.0.0.1", 0, &addr), "uv_ip4_addr");
@@ -147,6 +148,7 @@ static struct {
 	long n, done;
 	size_t got;          /* bytes of the current pong seen so far */
 	double t0, t1;
+	struct bench_usage u; /* taken with t0 */
 } cli;
 
 static void cli_written(uv_write_t *req, int status)
@@ -205,6 +207,7 @@ static void cli_connected(uv_connect_t *req, int status)
 	check(uv_read_start(req->handle, cli_alloc, cli_read), "uv_read_start");
 	/* Setup ends when the server side is read-armed too. */
 	uv_sem_wait(&srv.accepted);
+	bench_usage_start(&cli.u);
 	cli.t0 = bench_now();
 	cli_send();
 }
@@ -217,6 +220,7 @@ int main(int argc, char **argv)
 
 	cli.n = 500001;
 	bench_args(argc, argv, &cli.n, 0);
+	bench_pin(0);
 
 	check(uv_sem_init(&srv.ready, 0), "uv_sem_init");
 	check(uv_sem_init(&srv.accepted, 0), "uv_sem_init");
@@ -235,7 +239,7 @@ int main(int argc, char **argv)
 	elapsed = cli.t1 - cli.t0;
 	bench_note("elapsed %.3f s", elapsed);
 	bench_note("round trips %ld", cli.done);
-	bench_report("ping-pongs", "libuv", (double)cli.n / elapsed, "roundtrips/s");
+	bench_report_ops("ping-pongs", "libuv", (double)cli.n / elapsed, "roundtrips/s", (double)cli.done, &cli.u);
 
 	check(uv_loop_close(&cli.loop), "uv_loop_close");
 	while (cli.free_reqs) {

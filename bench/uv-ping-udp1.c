@@ -81,6 +81,7 @@ int main(int argc, char **argv)
 	struct sockaddr_in addr;
 	int namelen = sizeof(self);
 	double elapsed;
+	struct bench_usage u;
 
 	n = 500001;
 	bench_args(argc, argv, &n, 0);
@@ -92,6 +93,7 @@ int main(int argc, char **argv)
 	check(uv_udp_getsockname(&sock, (struct sockaddr *)&self, &namelen), "uv_udp_getsockname");
 	check(uv_udp_recv_start(&sock, on_alloc, on_recv), "uv_udp_recv_start");
 
+	bench_usage_start(&u);
 	t0 = bench_now();
 	send_ping();
 	check(uv_run(&loop, UV_RUN_DEFAULT), "uv_run");
@@ -101,7 +103,7 @@ int main(int argc, char **argv)
 	elapsed = t1 - t0;
 	bench_note("elapsed %.3f s", elapsed);
 	bench_note("round trips %ld", pongs);
-	bench_report("ping-udp1", "libuv", (double)n / elapsed, "roundtrips/s");
+	bench_report_ops("ping-udp1", "libuv", (double)n / elapsed, "roundtrips/s", (double)pongs, &u);
 	check(uv_loop_close(&loop), "uv_loop_close");
 	return 0;
 }

@@ -41,11 +41,14 @@ static void after_work(uv_work_t *req, int status)
 int main(int argc, char **argv)
 {
 	double t0;
+	struct bench_usage u;
 
 	n = 1000000;
 	bench_args(argc, argv, &n, 0);
+	bench_pin_process();
 	check(uv_loop_init(&loop), "uv_loop_init");
 
+	bench_usage_start(&u);
 	t0 = bench_now();
 	for (long i = 0; i < n && i < IN_FLIGHT; i++) {
 		queued++;
@@ -59,6 +62,6 @@ int main(int argc, char **argv)
 	bench_uv_pool_note();
 	bench_note("tasks %ld", completed);
 	bench_note("elapsed %.3f s", t1 - t0);
-	bench_report("threadpool-work", "libuv", (double)n / (t1 - t0), "tasks/s");
+	bench_report_ops("threadpool-work", "libuv", (double)n / (t1 - t0), "tasks/s", (double)completed, &u);
 	return 0;
 }

@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <xev.h>
 
 static xev_watcher notifier;
@@ -35,7 +36,7 @@ static xev_cb_action on_async(xev_loop *l, xev_completion *c, int result, void *
 
 static void *pummel(void *arg)
 {
-	(void)arg;
+	bench_pin((int)(intptr_t)arg);
 	while (!atomic_load_explicit(&stop, memory_order_relaxed))
 		if (xev_async_notify(&notifier) < 0)
 			break;
@@ -50,19 +51,22 @@ int main(int argc, char **argv)
 	xev_loop loop;
 	xev_completion c;
 	double t0, t1;
+	struct bench_usage u;
 	char name[48], lib[32];
 
 	want = 1000000;
 	nthreads = bench_args(argc, argv, &want, 1);
+	bench_pin(0);
 	th = calloc((size_t)nthreads, sizeof *th);
 	if (!th || xev_loop_init(&loop) < 0 || xev_async_init(&notifier) < 0)
 		bench_fail("setup");
 	xev_async_wait(&notifier, &loop, &c, NULL, on_async);
 	atomic_store(&running, (int)nthreads);
 
+	bench_usage_start(&u);
 	t0 = bench_now();
 	for (long i = 0; i < nthreads; i++)
-		if (pthread_create(&th[i], NULL, pummel, NULL) != 0)
+		if (pthread_create(&th[i], NULL, pummel, (void *)(intptr_t)(i + 1)) != 0)
 			bench_fail("pthread_create");
 	xev_loop_run(&loop, XEV_RUN_UNTIL_DONE);
 	t1 = bench_now();
@@ -74,7 +78,7 @@ int main(int argc, char **argv)
 	snprintf(name, sizeof name, "async-pummel-%ld", nthreads);
 	snprintf(lib, sizeof lib, "xev-%s", xev_backend_name(xev_loop_backend(&loop)));
 	bench_note("%ld callbacks with %ld threads in %.3f s", callbacks, nthreads, t1 - t0);
-	bench_report(name, lib, (double)callbacks / (t1 - t0), "callbacks/s");
+	bench_report_ops(name, lib, (double)callbacks / (t1 - t0), "callbacks/s", (double)callbacks, &u);
 	xev_async_deinit(&notifier);
 	xev_loop_deinit(&loop);
 	free(th);

@@ -19,6 +19,7 @@ struct pair {
 	xev_completion main_c, worker_c;
 	long main_seen, worker_seen, want;
 	pthread_t th;
+	int role; /* for bench_pin */
 	int failed;
 };
 
@@ -56,6 +57,7 @@ static xev_cb_action on_worker(xev_loop *l, xev_completion *c, int result, void 
 static void *worker_main(void *arg)
 {
 	struct pair *p = arg;
+	bench_pin(p->role);
 	xev_async_wait(&p->worker_side, &p->loop, &p->worker_c, p, on_worker);
 	/* Kick off: the main side answers with the first ping. */
 	if (xev_async_notify(&p->main_side) < 0)
@@ -70,10 +72,12 @@ int main(int argc, char **argv)
 	struct pair *pairs;
 	xev_loop loop;
 	double t0, t1;
+	struct bench_usage u;
 	char name[48], lib[32];
 	long seen = 0;
 
 	nthreads = bench_args(argc, argv, &total, 1);
+	bench_pin(0);
 	if (total < nthreads)
 		bench_fail("fewer pings than threads");
 	pairs = calloc((size_t)nthreads, sizeof *pairs);
@@ -82,6 +86,7 @@ int main(int argc, char **argv)
 	for (long i = 0; i < nthreads; i++) {
 		struct pair *p = &pairs[i];
 		p->main_loop = &loop;
+		p->role = (int)i + 1;
 		p->want = total / nthreads + (i < total % nthreads);
 		if (xev_loop_init(&p->loop) < 0 || xev_async_init(&p->main_side) < 0 ||
 		    xev_async_init(&p->worker_side) < 0)
@@ -89,6 +94,7 @@ int main(int argc, char **argv)
 		xev_async_wait(&p->main_side, &loop, &p->main_c, p, on_main);
 	}
 
+	bench_usage_start(&u);
 	t0 = bench_now();
 	for (long i = 0; i < nthreads; i++)
 		if (pthread_create(&pairs[i].th, NULL, worker_main, &pairs[i]) != 0)
@@ -107,7 +113,7 @@ int main(int argc, char **argv)
 	snprintf(name, sizeof name, "async%ld", nthreads);
 	snprintf(lib, sizeof lib, "xev-%s", xev_backend_name(xev_loop_backend(&loop)));
 	bench_note("%ld pings over %ld threads in %.3f s", seen, nthreads, t1 - t0);
-	bench_report(name, lib, (double)seen / (t1 - t0), "pings/s");
+	bench_report_ops(name, lib, (double)seen / (t1 - t0), "pings/s", (double)seen, &u);
 	for (long i = 0; i < nthreads; i++) {
 		xev_async_deinit(&pairs[i].main_side);
 		xev_async_deinit(&pairs[i].worker_side);

@@ -26,6 +26,7 @@ int main(int argc, char **argv)
 	xev_loop loop;
 	xev_watcher w;
 	double t0, t1, t2, c0, c2;
+	struct bench_usage u;
 	char lib[32];
 
 	bench_args(argc, argv, &n, 0);
@@ -36,6 +37,7 @@ int main(int argc, char **argv)
 	xev_loop_update_now(&loop);
 	xev_timer_init(&w);
 
+	bench_usage_start(&u);
 	c0 = bench_cpu();
 	t0 = bench_now();
 	for (long i = 0; i < n; i++)
@@ -53,7 +55,7 @@ int main(int argc, char **argv)
 	bench_note("total %.3f s", t2 - t0);
 	bench_note("cpu %.3f s", c2 - c0);
 	bench_note("fired %ld", fired);
-	bench_report("million-timers", lib, t2 - t0, "s");
+	bench_report_ops("million-timers", lib, t2 - t0, "s", (double)fired, &u);
 	xev_loop_deinit(&loop);
 	free(cs);
 	return 0;

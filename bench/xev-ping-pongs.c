@@ -108,6 +108,7 @@ static xev_cb_action server_accepted(xev_loop *l, xev_completion *c, int result,
 static void *server_main(void *arg)
 {
 	struct server *s = arg;
+	bench_pin(1);
 	xev_accept(&s->loop, &s->accept_c, s->lfd, NULL, NULL, s, server_accepted);
 	xev_loop_run(&s->loop, XEV_RUN_UNTIL_DONE);
 	return NULL;
@@ -172,10 +173,12 @@ int main(int argc, char **argv)
 	socklen_t salen = sizeof sa;
 	pthread_t th;
 	double t0, t1;
+	struct bench_usage u;
 	char lib[32];
 
 	k.want = 500001;
 	bench_args(argc, argv, &k.want, 0);
+	bench_pin(0);
 	if (xev_loop_init(&s.loop) < 0 || xev_loop_init(&k.loop) < 0)
 		bench_fail("xev_loop_init");
 	s.lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -189,6 +192,7 @@ int main(int argc, char **argv)
 		bench_fail("connect");
 	set_nodelay(k.fd);
 
+	bench_usage_start(&u);
 	t0 = bench_now();
 	client_ping(&k);
 	xev_recv(&k.loop, &k.recv_c, k.fd, k.buf, PING_LEN, 0, &k, client_read);
@@ -202,7 +206,7 @@ int main(int argc, char **argv)
 			   k.failed ? "failed" : "ok", s.failed ? "failed" : "ok");
 	snprintf(lib, sizeof lib, "xev-%s", xev_backend_name(xev_loop_backend(&k.loop)));
 	bench_note("%ld round trips in %.3f s", k.done, t1 - t0);
-	bench_report("ping-pongs", lib, (double)k.done / (t1 - t0), "roundtrips/s");
+	bench_report_ops("ping-pongs", lib, (double)k.done / (t1 - t0), "roundtrips/s", (double)k.done, &u);
 	close(s.fd);
 	close(s.lfd);
 	xev_loop_deinit(&k.loop);

@@ -72,6 +72,7 @@ int main(int argc, char **argv)
 {
 	static struct pinger p;
 	double t0, t1;
+	struct bench_usage u;
 	char lib[32];
 
 	p.want = 500001;
@@ -86,6 +87,7 @@ int main(int argc, char **argv)
 	p.smsg.msg_iov = &p.siov;
 	p.smsg.msg_iovlen = 1;
 
+	bench_usage_start(&u);
 	t0 = bench_now();
 	xev_recv(&p.loop, &p.recv_c, p.fd, p.buf, sizeof p.buf, 0, &p, on_recv);
 	ping(&p);
@@ -96,7 +98,7 @@ int main(int argc, char **argv)
 		bench_fail("%ld of %ld round trips", p.done, p.want);
 	snprintf(lib, sizeof lib, "xev-%s", xev_backend_name(xev_loop_backend(&p.loop)));
 	bench_note("%ld round trips in %.3f s", p.done, t1 - t0);
-	bench_report("ping-udp1", lib, (double)p.done / (t1 - t0), "roundtrips/s");
+	bench_report_ops("ping-udp1", lib, (double)p.done / (t1 - t0), "roundtrips/s", (double)p.done, &u);
 	close(p.fd);
 	xev_loop_deinit(&p.loop);
 	return 0;

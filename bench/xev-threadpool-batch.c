@@ -36,9 +36,11 @@ int main(int argc, char **argv)
 	xev_threadpool pool;
 	xev_threadpool_task *tasks;
 	double t0, t1;
+	struct bench_usage u;
 
 	want = 1000000;
 	bench_args(argc, argv, &want, 0);
+	bench_pin_process();
 	tasks = malloc((size_t)want * sizeof *tasks);
 	xev_threadpool_config_init(&cfg);
 	if (!tasks || xev_threadpool_init(&pool, &cfg) < 0)
@@ -47,6 +49,7 @@ int main(int argc, char **argv)
 		xev_threadpool_task_init(&tasks[i], task);
 	bench_note("pool: default size (%ld online processors)", sysconf(_SC_NPROCESSORS_ONLN));
 
+	bench_usage_start(&u);
 	t0 = bench_now();
 	for (long i = 0; i < want; i += BATCH) {
 		xev_threadpool_batch b;
@@ -62,7 +65,7 @@ int main(int argc, char **argv)
 	t1 = bench_now();
 
 	bench_note("%ld tasks in %.3f s", atomic_load(&ran), t1 - t0);
-	bench_report("threadpool-batch", "xev", (double)want / (t1 - t0), "tasks/s");
+	bench_report_ops("threadpool-batch", "xev", (double)want / (t1 - t0), "tasks/s", (double)want, &u);
 	xev_threadpool_shutdown(&pool);
 	xev_threadpool_deinit(&pool);
 	free(tasks);

@@ -44,15 +44,18 @@ int main(int argc, char **argv)
 	xev_threadpool_config cfg;
 	xev_loop loop;
 	double t0, t1;
+	struct bench_usage u;
 	char lib[32];
 
 	want = 1000000;
 	bench_args(argc, argv, &want, 0);
+	bench_pin_process();
 	xev_threadpool_config_init(&cfg);
 	if (xev_threadpool_init(&pool, &cfg) < 0 || xev_loop_init(&loop) < 0)
 		bench_fail("setup");
 	bench_note("pool: default size (%ld online processors)", sysconf(_SC_NPROCESSORS_ONLN));
 
+	bench_usage_start(&u);
 	t0 = bench_now();
 	for (int i = 0; i < IN_FLIGHT && queued < want; i++, queued++)
 		xev_work(&loop, &cs[i], &pool, task, NULL, on_done);
@@ -63,7 +66,7 @@ int main(int argc, char **argv)
 		bench_fail("%ld of %ld tasks completed, %ld ran", completed, want, atomic_load(&ran));
 	snprintf(lib, sizeof lib, "xev-%s", xev_backend_name(xev_loop_backend(&loop)));
 	bench_note("%ld tasks in %.3f s", completed, t1 - t0);
-	bench_report("threadpool-work", lib, (double)completed / (t1 - t0), "tasks/s");
+	bench_report_ops("threadpool-work", lib, (double)completed / (t1 - t0), "tasks/s", (double)completed, &u);
 	xev_loop_deinit(&loop);
 	xev_threadpool_shutdown(&pool);
 	xev_threadpool_deinit(&pool);

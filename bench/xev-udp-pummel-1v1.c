@@ -57,6 +57,7 @@ int main(int argc, char **argv)
 {
 	static struct pummel p;
 	double t0, t1;
+	struct bench_usage u;
 	char lib[32];
 
 	p.want = 1000000;
@@ -74,6 +75,7 @@ int main(int argc, char **argv)
 	p.smsg.msg_iov = &p.siov;
 	p.smsg.msg_iovlen = 1;
 
+	bench_usage_start(&u);
 	t0 = bench_now();
 	xev_recv(&p.loop, &p.recv_c, p.rfd, p.buf, sizeof p.buf, 0, &p, on_recv);
 	xev_sendmsg(&p.loop, &p.send_c, p.sfd, &p.smsg, 0, &p, on_sent);
@@ -84,7 +86,8 @@ int main(int argc, char **argv)
 		bench_fail("%ld of %ld datagrams sent, %ld received", p.sent, p.want, p.received);
 	snprintf(lib, sizeof lib, "xev-%s", xev_backend_name(xev_loop_backend(&p.loop)));
 	bench_note("%ld sent, %ld received in %.3f s", p.sent, p.received, t1 - t0);
-	bench_report("udp-pummel-1v1", lib, (double)p.received / (t1 - t0), "datagrams/s");
+	bench_report_ops("udp-pummel-1v1", lib, (double)p.received / (t1 - t0), "datagrams/s", (double)p.received,
+			 &u);
 	close(p.rfd);
 	close(p.sfd);
 	xev_loop_deinit(&p.loop);
