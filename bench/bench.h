@@ -84,16 +84,58 @@ static inline void bench_fail(const char *fmt, ...)
 }
 
 /*
+ * The delay of the i-th timer of the timer workload, in ms: 2 + i / 1000,
+ * the original's (deadlines ascend in start order, 1000 to a millisecond);
+ * with BENCH_TIMER_ORDER=random, 2 to 1001 ms in a fixed pseudo-random
+ * order, the same for every library, so that a timer queue cannot take
+ * them in order.
+ */
+static inline uint64_t bench_timer_ms(long i)
+{
+	static int random_order = -1;
+	static uint64_t x = 0x2545f4914f6cdd1dull;
+
+	if (random_order < 0) {
+		const char *o = getenv("BENCH_TIMER_ORDER");
+		random_order = o && strcmp(o, "random") == 0;
+		if (o && !random_order && strcmp(o, "ascending") != 0)
+			bench_fail("BENCH_TIMER_ORDER=%s: ascending or random", o);
+		if (random_order)
+			bench_note("timer order: random");
+	}
+	if (!random_order)
+		return (uint64_t)(2 + i / 1000);
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return 2 + x % 1000;
+}
+
+/*
  * Zeroed memory whose pages are all mapped already, so that first-touch
  * page faults are not charged to whatever writes there first.  The
  * volatile stores matter: a compiler may turn malloc + memset(0) into
  * calloc, which maps fresh zero pages without touching them.
+ *
+ * BENCH_UNTOUCHED=1 leaves the pages unmapped instead (calloc), as a
+ * program that allocates its timers as it goes would have them: their
+ * faults are then charged to the timed part, to whichever library
+ * writes the memory first, in proportion to how much of it it writes.
  */
 static inline void *bench_alloc_touched(size_t size)
 {
-	volatile char *p = malloc(size);
+	const char *untouched = getenv("BENCH_UNTOUCHED");
+	volatile char *p;
 	long page = sysconf(_SC_PAGESIZE);
 
+	if (untouched && *untouched && strcmp(untouched, "0") != 0) {
+		void *fresh = calloc(1, size);
+		if (!fresh)
+			bench_fail("out of memory (%zu bytes)", size);
+		bench_note("memory: %zu bytes, not touched before the clock starts", size);
+		return fresh;
+	}
+	p = malloc(size);
 	if (!p)
 		bench_fail("out of memory (%zu bytes)", size);
 	for (size_t off = 0; off < size; off += (size_t)page)

@@ -50,7 +50,7 @@ int main(int argc, char **argv)
 	cpu0 = bench_cpu();
 	t0 = bench_now();
 	for (long i = 0; i < n; i++) {
-		ev_timer_init(&timers[i], timer_cb, (double)(2 + i / 1000) / 1000.0, 0.);
+		ev_timer_init(&timers[i], timer_cb, (double)bench_timer_ms(i) / 1000.0, 0.);
 		ev_timer_start(loop, &timers[i]);
 	}
 	t1 = bench_now();

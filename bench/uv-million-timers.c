@@ -40,7 +40,7 @@ int main(int argc, char **argv)
 	 * into the loop), as ev_timer_init is for libev. */
 	for (long i = 0; i < n; i++) {
 		uv_timer_init(&loop, &ts[i]);
-		check(uv_timer_start(&ts[i], on_timer, (uint64_t)(2 + i / 1000), 0), "uv_timer_start");
+		check(uv_timer_start(&ts[i], on_timer, bench_timer_ms(i), 0), "uv_timer_start");
 	}
 	t1 = bench_now();
 	check(uv_run(&loop, UV_RUN_DEFAULT), "uv_run");

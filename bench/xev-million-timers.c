@@ -41,7 +41,7 @@ int main(int argc, char **argv)
 	c0 = bench_cpu();
 	t0 = bench_now();
 	for (long i = 0; i < n; i++)
-		xev_timer_run(&w, &loop, &cs[i], (uint64_t)(2 + i / 1000), NULL, on_timer);
+		xev_timer_run(&w, &loop, &cs[i], bench_timer_ms(i), NULL, on_timer);
 	t1 = bench_now();
 	xev_loop_run(&loop, XEV_RUN_UNTIL_DONE);
 	t2 = bench_now();

@@ -109,6 +109,8 @@ enum {
 	XEV__F_DECIDED = 1u << 5,
 	/* A timer on loop->run (the sorted list), not in the heap. */
 	XEV__F_IN_RUN = 1u << 6,
+	/* A timer in a bucket of the loop's wheel (heap.c). */
+	XEV__F_IN_WHEEL = 1u << 7,
 	/* Backend-private: each backend names these for its own use. */
 	XEV__F_BACKEND_0 = 1u << 8,
 	XEV__F_BACKEND_1 = 1u << 9,
@@ -131,6 +133,8 @@ struct xev__list {
 struct xev__timer_op {
 	int64_t deadline;     /* absolute, loop clock, ns */
 	uint64_t ms;          /* as asked, for rearm */
+	uint64_t seq;         /* start order, which breaks deadline ties */
+	uint16_t bucket;      /* in the wheel: level * 64 + slot */
 	/* Pairing heap links: first child, next sibling, and the left
 	 * sibling or (for a first child) the parent. */
 	struct xev__completion *child, *sibling, *prev;
@@ -263,7 +267,9 @@ struct xev__loop {
 	struct xev__list async_waits;    /* ACTIVE async waits */
 	struct xev__completion *timers;  /* pairing heap root */
 	struct xev__completion *run_head, *run_tail; /* timers in deadline order */
+	struct xev__wheel *wheel;        /* far timers, by time slot (heap.c) */
 	uint64_t ntimers;
+	uint64_t timer_seq;              /* timers started so far */
 	xev_threadpool *pool;
 	atomic_int sleeping;             /* blocked (or about to block) in the kernel */
 	atomic_int async_pending;        /* a watcher was notified or pool work finished */
@@ -345,7 +351,8 @@ static inline struct xev__completion *xev__list_pop(struct xev__list *q)
 XEV__HIDDEN void xev__heap_insert(struct xev__loop *l, struct xev__completion *c);
 XEV__HIDDEN void xev__heap_remove(struct xev__loop *l, struct xev__completion *c);
 XEV__HIDDEN struct xev__completion *xev__heap_pop(struct xev__loop *l);
-XEV__HIDDEN struct xev__completion *xev__heap_first(const struct xev__loop *l);
+XEV__HIDDEN struct xev__completion *xev__heap_first(struct xev__loop *l);
+XEV__HIDDEN void xev__heap_kill(struct xev__loop *l);
 
 /*
  * --enable-debug: misuse the library can see but not report through a

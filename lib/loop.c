@@ -167,34 +167,6 @@ static void kill_list(struct xev__list *q)
 	}
 }
 
-/* Marks every timer dead without recursion: the heap can be huge. */
-static void kill_heap(struct xev__loop *l)
-{
-	struct xev__completion *stack = l->timers;
-	if (stack)
-		stack->next = NULL;
-	while (stack) {
-		struct xev__completion *c = stack, *k;
-		stack = c->next;
-		for (k = c->u.timer.child; k; k = k->u.timer.sibling) {
-			k->next = stack;
-			stack = k;
-		}
-		c->next = c->prev = NULL;
-		c->state = XEV__DEAD;
-	}
-	l->timers = NULL;
-	for (struct xev__completion *c = l->run_head, *next; c; c = next) {
-		next = c->u.timer.sibling;
-		c->u.timer.sibling = c->u.timer.prev = NULL;
-		c->flags &= (uint16_t)~XEV__F_IN_RUN;
-		c->next = c->prev = NULL;
-		c->state = XEV__DEAD;
-	}
-	l->run_head = l->run_tail = NULL;
-	l->ntimers = 0;
-}
-
 void xev_loop_deinit(xev_loop *loop)
 {
 	struct xev__loop *l = xev__loop(loop);
@@ -217,7 +189,7 @@ void xev_loop_deinit(xev_loop *loop)
 	xev__offload_loop_gone(l);
 	kill_list(&l->submissions);
 	kill_list(&l->ready);
-	kill_heap(l);
+	xev__heap_kill(l);
 	/* A notifier whose wake-up this loop already consumed may still be
 	 * on its way out of xev__loop_signal, about to write the wake-up fd. */
 	while (atomic_load(&l->signalling))
