@@ -1,33 +1,35 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The timer queue: a sorted list and an intrusive pairing heap for the
- * timers due soon, and a hierarchical wheel of intrusive lists for the
+ * The timer queue: sorted lists ("runs") and an intrusive pairing heap
+ * for the timers due soon, and a timing wheel of intrusive lists for the
  * rest, all keyed on (deadline, start order).
  *
  * Most timers are started in deadline order: a program's timeouts mostly
  * share one duration, and a burst of timers started one after the other
  * (the million-timers benchmark) ascends.  Such a timer is appended to
- * the sorted list ("the run") and later taken from its head, both O(1),
- * and the memory is walked in order.
+ * the loop's run and later taken from its head, both O(1), and the
+ * memory is walked in order.
  *
- * Any other timer goes to the wheel: a level of 1024 slots of one tick
- * (2^20 ns, about 1 ms) and three of 64 slots each 64 times wider than
- * those below, so that the wheel reaches about 78 hours ahead.  Putting a timer there touches
- * the timer and the one before it in its slot, nothing else; a slot is
- * emptied when its time comes, into the slots of the level below or, for
- * level 0, into the run or the heap.  The heap thus holds the timers of a
- * millisecond or so, not all of them: a pairing heap over a million
- * timers, each in its own 320-byte completion, touches a page of the
- * caller's memory at every step of a pop, and took 3.6 times libev's CPU
- * for a million timers in random order (bench/README).
+ * Any other timer goes to the wheel: a ring of 1024 slots of one tick
+ * (2^20 ns, about 1 ms) for the timers due within about a second, and
+ * three levels of 64 slots, each slot 64 times wider than those below,
+ * reaching about 78 hours; later ones go to the heap.  Putting a timer
+ * there touches the timer and the one before it in its slot, nothing
+ * else.  A slot is emptied when its time comes, into the slots below or,
+ * for the ring, onto the first run whose end it can follow (the wheel
+ * has three more, since a slot brings its timers in start order, which is
+ * deadline order for each timeout a program uses) or into the heap.  The
+ * heap thus holds few timers: a pairing heap over a million timers, each
+ * in its own 320-byte completion, touches a page of the caller's memory
+ * at every step of a pop, and took 3.6 times libev's CPU for a million
+ * timers in random order (bench/README).
  *
- * Removal from any of the three is O(1) or amortised O(log n) for the
- * small heap.  The next timer is the earliest of the run's head, the
- * heap's root and the wheel's first slot, which is emptied (its timers
- * sorted into the heap) until the answer is exact.  The wheel is one
- * allocation per loop, made by the first timer it takes; without it every
- * timer goes to the run or the heap, as before, so nothing fails for
- * want of it.  Nodes live in the completions.
+ * Removal is O(1), or amortised O(log n) from the heap.  The next timer
+ * is the earliest of the runs' heads, the heap's root and the wheel's
+ * first slot, which is emptied until the answer is exact.  The wheel is
+ * one allocation per loop, made by the first timer that does not fit on
+ * the loop's run; without it every timer goes to that run or the heap,
+ * so nothing fails for want of it.  Nodes live in the completions.
  */
 #include "internal.h"
 
@@ -36,26 +38,27 @@
 #define DL(c) ((c)->u.timer.deadline)
 
 #define TICK_SHIFT 20 /* ns: a tick is about 1 ms */
-/* Level 0 reaches about a second, so that the common timeouts are never
- * moved from a slot to another; the three above it, 64 slots each, reach
- * 2^28 ticks, about 78 hours. */
+/* Level 0 reaches about a second ahead, so that the common timeouts are
+ * never moved from a slot to another; the three above it, 64 slots each,
+ * reach 2^28 ticks, about 78 hours. */
 #define LEVEL0_BITS 10
 #define UPPER_BITS 6
 #define LEVELS 4
 #define REACH_BITS (LEVEL0_BITS + UPPER_BITS * (LEVELS - 1))
 #define NSLOTS ((1u << LEVEL0_BITS) + (LEVELS - 1) * (1u << UPPER_BITS))
 
+/* Runs besides the loop's own, for the timers a slot brings that do not
+ * fit on the end of it: a slot's timers come in start order, which is
+ * deadline order for each of the timeouts a program uses. */
+#define EXTRA_RUNS 3
+
 struct xev__wheel {
 	uint64_t cur;                /* every timer in the wheel is due after this tick */
+	struct xev__run runs[EXTRA_RUNS];
 	uint64_t count;
 	uint64_t used[NSLOTS / 64];  /* bit g: slot g has timers */
 	struct xev__list slot[NSLOTS];
 };
-
-static unsigned bits_of(unsigned level)
-{
-	return level == 0 ? LEVEL0_BITS : UPPER_BITS;
-}
 
 /* The tick bit where a level's slot number begins. */
 static unsigned shift_of(unsigned level)
@@ -140,71 +143,92 @@ static struct xev__completion *merge_siblings(struct xev__completion *first)
 	return root;
 }
 
-/* The run links its timers through sibling (next) and prev. */
-static void run_append(struct xev__loop *l, struct xev__completion *c)
+/* Run 0 is the loop's, the others the wheel's. */
+static struct xev__run *run_at(struct xev__loop *l, unsigned i)
 {
+	return i == 0 ? &l->run : &l->wheel->runs[i - 1];
+}
+
+static unsigned runs_in_use(const struct xev__loop *l)
+{
+	return l->wheel ? 1 + EXTRA_RUNS : 1;
+}
+
+/* A run links its timers through sibling (next) and prev. */
+static void run_append(struct xev__loop *l, unsigned i, struct xev__completion *c)
+{
+	struct xev__run *r = run_at(l, i);
+
 	c->flags |= XEV__F_IN_RUN;
-	c->u.timer.prev = l->run_tail;
-	if (l->run_tail)
-		l->run_tail->u.timer.sibling = c;
+	c->u.timer.bucket = (uint16_t)i;
+	c->u.timer.prev = r->tail;
+	if (r->tail)
+		r->tail->u.timer.sibling = c;
 	else
-		l->run_head = c;
-	l->run_tail = c;
+		r->head = c;
+	r->tail = c;
 }
 
 static void run_unlink(struct xev__loop *l, struct xev__completion *c)
 {
+	struct xev__run *r = run_at(l, c->u.timer.bucket);
 	struct xev__completion *prev = c->u.timer.prev, *next = c->u.timer.sibling;
 
 	if (prev)
 		prev->u.timer.sibling = next;
 	else
-		l->run_head = next;
+		r->head = next;
 	if (next)
 		next->u.timer.prev = prev;
 	else
-		l->run_tail = prev;
+		r->tail = prev;
 	c->u.timer.sibling = c->u.timer.prev = NULL;
 	c->flags &= (uint16_t)~XEV__F_IN_RUN;
 }
 
-static bool run_takes(const struct xev__loop *l, const struct xev__completion *c)
+static bool run_takes(const struct xev__run *r, const struct xev__completion *c)
 {
-	return !l->run_tail || !before(c, l->run_tail);
+	return !r->tail || !before(c, r->tail);
 }
 
-/* Into the run or the heap. */
+/* Onto the first run it can end, or into the heap. */
 static void near_insert(struct xev__loop *l, struct xev__completion *c)
 {
 	c->u.timer.child = c->u.timer.sibling = c->u.timer.prev = NULL;
-	if (run_takes(l, c)) {
-		run_append(l, c);
-		return;
-	}
+	for (unsigned i = 0, n = runs_in_use(l); i < n; i++)
+		if (run_takes(run_at(l, i), c)) {
+			run_append(l, i, c);
+			return;
+		}
 	c->flags &= (uint16_t)~XEV__F_IN_RUN;
 	l->timers = l->timers ? meld(l->timers, c) : c;
 }
 
-/* Into the wheel, if it reaches that far, else into the heap.  A timer
- * goes to the lowest level whose slots tell its tick from the current
- * one: the level of the highest bit in which they differ. */
+/*
+ * Into the wheel, if it reaches that far, else into the heap.  Level 0
+ * is a ring: a timer less than 1024 ticks ahead takes the slot of its
+ * tick modulo 1024, so that every timer due within about a second is
+ * placed once and never moved.  A later one goes to the upper level of
+ * the highest bit in which its tick and the current one differ, whose
+ * slots tell them apart.
+ */
 static void place(struct xev__loop *l, struct xev__completion *c)
 {
 	struct xev__wheel *w = l->wheel;
 	uint64_t t = tick_of(DL(c));
-	unsigned high, level, g;
+	unsigned g;
 
 	if (t <= w->cur || t - w->cur >= (uint64_t)1 << REACH_BITS) {
 		near_insert(l, c);
 		return;
 	}
-	high = (unsigned)(63 - __builtin_clzll(t ^ w->cur));
-	level = high < LEVEL0_BITS ? 0 : 1 + (high - LEVEL0_BITS) / UPPER_BITS;
-	if (level >= LEVELS) {
-		near_insert(l, c);
-		return;
+	if (t - w->cur < (1u << LEVEL0_BITS)) {
+		g = (unsigned)(t & ((1u << LEVEL0_BITS) - 1));
+	} else {
+		unsigned high = (unsigned)(63 - __builtin_clzll(t ^ w->cur));
+		unsigned level = 1 + (high - LEVEL0_BITS) / UPPER_BITS;
+		g = base_of(level) + (unsigned)(t >> shift_of(level) & ((1u << UPPER_BITS) - 1));
 	}
-	g = base_of(level) + (unsigned)(t >> shift_of(level) & ((1u << bits_of(level)) - 1));
 	c->flags = (uint16_t)((c->flags & ~XEV__F_IN_RUN) | XEV__F_IN_WHEEL);
 	c->u.timer.bucket = (uint16_t)g;
 	xev__list_push(&w->slot[g], c);
@@ -242,7 +266,7 @@ void xev__heap_insert(struct xev__loop *l, struct xev__completion *c)
 
 	c->u.timer.seq = l->timer_seq++;
 	l->ntimers++;
-	if (run_takes(l, c) || !(w = wheel_of(l))) {
+	if (run_takes(&l->run, c) || !(w = wheel_of(l))) {
 		near_insert(l, c);
 		return;
 	}
@@ -253,23 +277,46 @@ void xev__heap_insert(struct xev__loop *l, struct xev__completion *c)
 	place(l, c);
 }
 
+/* The first slot in use in the ring at or after slot p, going round;
+ * -1 if there is none. */
+static int ring_next(const struct xev__wheel *w, unsigned p)
+{
+	const unsigned words = (1u << LEVEL0_BITS) / 64;
+	uint64_t bits = w->used[p / 64] & (~(uint64_t)0 << (p % 64));
+
+	for (unsigned i = 0, word = p / 64; i <= words; i++) {
+		if (bits)
+			return (int)(word * 64 + (unsigned)__builtin_ctzll(bits));
+		word = (word + 1) % words;
+		bits = w->used[word];
+	}
+	return -1;
+}
+
 /*
- * The tick at which the first slot with timers begins.  Slots in use at
- * a level all come after the current tick's slot there, and begin after
- * every slot of the levels below, so the lowest level with one has the
- * answer.  The wheel must not be empty.
+ * The tick at which the first slot with timers begins: the ring's first
+ * after the current tick, or the first of the lowest upper level in use
+ * (slots in use there all come after the current tick's slot, and begin
+ * after every slot of the upper levels below), whichever is earlier.  The
+ * wheel must not be empty.
  */
 static uint64_t first_slot_tick(const struct xev__wheel *w)
 {
-	unsigned word = 0, level, first, shift, span;
+	const unsigned mask = (1u << LEVEL0_BITS) - 1;
+	uint64_t first = UINT64_MAX;
+	int r = ring_next(w, (unsigned)(w->cur + 1) & mask);
 
-	while (!w->used[word])
-		word++;
-	first = word * 64 + (unsigned)__builtin_ctzll(w->used[word]);
-	level = first < (1u << LEVEL0_BITS) ? 0 : 1 + (first - (1u << LEVEL0_BITS)) / (1u << UPPER_BITS);
-	shift = shift_of(level);
-	span = shift + bits_of(level);
-	return (w->cur >> span << span) | (uint64_t)(first - base_of(level)) << shift;
+	if (r >= 0)
+		first = w->cur + (((unsigned)r - (unsigned)w->cur) & mask);
+	for (unsigned level = 1; level < LEVELS; level++) {
+		uint64_t bits = w->used[base_of(level) / 64];
+		if (bits) {
+			unsigned shift = shift_of(level), span = shift + UPPER_BITS;
+			uint64_t start = (w->cur >> span << span) | (uint64_t)__builtin_ctzll(bits) << shift;
+			return start < first ? start : first;
+		}
+	}
+	return first;
 }
 
 /* Empties a slot, placing its timers again, in the order they came. */
@@ -294,30 +341,37 @@ static void empty_slot(struct xev__loop *l, unsigned g)
 	}
 }
 
-/* Makes tick the current one: the slots that begin there are emptied,
- * highest level first, their timers placed again below. */
+/* Makes tick the current one: the upper slots that begin there are
+ * emptied, highest level first, their timers placed again below, and
+ * then the ring's slot of the tick, whose timers are due. */
 static void advance_to(struct xev__loop *l, uint64_t tick)
 {
 	struct xev__wheel *w = l->wheel;
+	unsigned g;
 
 	w->cur = tick;
-	for (unsigned level = LEVELS; level-- > 0;) {
+	for (unsigned level = LEVELS - 1; level >= 1; level--) {
 		unsigned shift = shift_of(level);
-		unsigned g = base_of(level) + (unsigned)(tick >> shift & ((1u << bits_of(level)) - 1));
-
+		g = base_of(level) + (unsigned)(tick >> shift & ((1u << UPPER_BITS) - 1));
 		if (!(tick & (((uint64_t)1 << shift) - 1)) && slot_used(w, g))
 			empty_slot(l, g);
 	}
+	g = (unsigned)(tick & ((1u << LEVEL0_BITS) - 1));
+	if (slot_used(w, g))
+		empty_slot(l, g);
 }
 
-/* The earlier of the run's head and the heap's root. */
-static struct xev__completion *near_first(const struct xev__loop *l)
+/* The first of the runs' heads and the heap's root. */
+static struct xev__completion *near_first(struct xev__loop *l)
 {
-	if (!l->run_head)
-		return l->timers;
-	if (!l->timers || !before(l->timers, l->run_head))
-		return l->run_head;
-	return l->timers;
+	struct xev__completion *first = l->timers;
+
+	for (unsigned i = 0, n = runs_in_use(l); i < n; i++) {
+		struct xev__completion *h = run_at(l, i)->head;
+		if (h && (!first || before(h, first)))
+			first = h;
+	}
+	return first;
 }
 
 /* The timer due first, or NULL.  Wheel slots are emptied until none can
@@ -350,7 +404,7 @@ struct xev__completion *xev__heap_pop(struct xev__loop *l)
 
 	if (!top)
 		return NULL;
-	if (top == l->run_head)
+	if (top->flags & XEV__F_IN_RUN)
 		run_unlink(l, top);
 	else
 		heap_pop_root(l);
@@ -405,8 +459,6 @@ void xev__heap_kill(struct xev__loop *l)
 			c->state = XEV__DEAD;
 		}
 	}
-	free(w);
-	l->wheel = NULL;
 	if (stack)
 		stack->next = NULL;
 	while (stack) {
@@ -420,13 +472,18 @@ void xev__heap_kill(struct xev__loop *l)
 		c->state = XEV__DEAD;
 	}
 	l->timers = NULL;
-	for (struct xev__completion *c = l->run_head, *next; c; c = next) {
-		next = c->u.timer.sibling;
-		c->u.timer.sibling = c->u.timer.prev = NULL;
-		c->flags &= (uint16_t)~XEV__F_IN_RUN;
-		c->next = c->prev = NULL;
-		c->state = XEV__DEAD;
+	for (unsigned i = 0, n = runs_in_use(l); i < n; i++) {
+		struct xev__run *r = run_at(l, i);
+		for (struct xev__completion *c = r->head, *next; c; c = next) {
+			next = c->u.timer.sibling;
+			c->u.timer.sibling = c->u.timer.prev = NULL;
+			c->flags &= (uint16_t)~XEV__F_IN_RUN;
+			c->next = c->prev = NULL;
+			c->state = XEV__DEAD;
+		}
+		r->head = r->tail = NULL;
 	}
-	l->run_head = l->run_tail = NULL;
+	free(w);
+	l->wheel = NULL;
 	l->ntimers = 0;
 }

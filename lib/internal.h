@@ -130,11 +130,17 @@ struct xev__list {
 	struct xev__completion *head, *tail;
 };
 
+/* A list of timers in (deadline, start) order, linked through their
+ * timer ops' sibling and prev. */
+struct xev__run {
+	struct xev__completion *head, *tail;
+};
+
 struct xev__timer_op {
 	int64_t deadline;     /* absolute, loop clock, ns */
 	uint64_t ms;          /* as asked, for rearm */
 	uint64_t seq;         /* start order, which breaks deadline ties */
-	uint16_t bucket;      /* in the wheel: level * 64 + slot */
+	uint16_t bucket;      /* its slot in the wheel, or which run it is on */
 	/* Pairing heap links: first child, next sibling, and the left
 	 * sibling or (for a first child) the parent. */
 	struct xev__completion *child, *sibling, *prev;
@@ -266,7 +272,7 @@ struct xev__loop {
 	struct xev__list ready;          /* READY, in order */
 	struct xev__list async_waits;    /* ACTIVE async waits */
 	struct xev__completion *timers;  /* pairing heap root */
-	struct xev__completion *run_head, *run_tail; /* timers in deadline order */
+	struct xev__run run;             /* timers in deadline order (heap.c) */
 	struct xev__wheel *wheel;        /* far timers, by time slot (heap.c) */
 	uint64_t ntimers;
 	uint64_t timer_seq;              /* timers started so far */

@@ -25,18 +25,11 @@ static void *test_calloc(size_t n, size_t size)
 #undef calloc
 #include "tap.h"
 
-#define N 20000
-
-struct ref {
-	int64_t deadline;
-	uint64_t seq;
-	int idx;
-};
+#define N 8000
 
 static struct xev__completion cs[N];
 static int state[N]; /* 0 never started, 1 queued, 2 removed, 3 popped */
 static uint64_t started_seq[N];
-static struct ref refs[N];
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
 static uint64_t next_rand(void)
@@ -47,14 +40,6 @@ static uint64_t next_rand(void)
 	return rng;
 }
 
-static int by_deadline(const void *a, const void *b)
-{
-	const struct ref *x = a, *y = b;
-	if (x->deadline != y->deadline)
-		return x->deadline < y->deadline ? -1 : 1;
-	return x->seq < y->seq ? -1 : x->seq > y->seq;
-}
-
 /* A delay in ns spread over every level: up to 2^k ticks for random k,
  * some beyond the wheel (2^24 ticks), some within one tick. */
 static int64_t any_delay(void)
@@ -63,64 +48,94 @@ static int64_t any_delay(void)
 	return (int64_t)(next_rand() & (((uint64_t)1 << bits) - 1));
 }
 
-/* One round; returns the number of wrong pops (plus missing ones). */
+static int queued[N], nqueued; /* indexes of the timers in the queue */
+static int where[N];              /* their place in queued[] */
+
+static void model_add(int i)
+{
+	where[i] = nqueued;
+	queued[nqueued++] = i;
+	state[i] = 1;
+}
+
+static void model_drop(int i, int to)
+{
+	int last = queued[--nqueued];
+	queued[where[i]] = last;
+	where[last] = where[i];
+	state[i] = to;
+}
+
+/* The model's first: least (deadline, start order); -1 when empty. */
+static int model_first(void)
+{
+	int best = -1;
+	for (int k = 0; k < nqueued; k++) {
+		int i = queued[k];
+		if (best < 0 || cs[i].u.timer.deadline < cs[best].u.timer.deadline ||
+		    (cs[i].u.timer.deadline == cs[best].u.timer.deadline && started_seq[i] < started_seq[best]))
+			best = i;
+	}
+	return best;
+}
+
+/*
+ * One round: half the timers started at once, then starts, removals,
+ * looks at the first and pops due timers interleaved, the clock moving
+ * to each next deadline (or just short of it).  Returns how many times
+ * the queue's first differed from the model's, or a timer was lost.
+ */
 static int round_of(int order, int *early, int *wheel_used, bool no_wheel)
 {
 	struct xev__loop l;
-	int wrong = 0, nref = 0, popped = 0;
+	int wrong = 0, started = 0;
+	int64_t base;
 
 	memset(&l, 0, sizeof l);
 	memset(cs, 0, sizeof cs);
 	memset(state, 0, sizeof state);
-	l.now = (int64_t)1 << 40;
+	nqueued = 0;
+	base = l.now = ((int64_t)1 << 40) + ((int64_t)777 << 20) + 12345; /* mid-ring */
 	refuse_calloc = no_wheel;
-	for (int i = 0; i < N; i++) {
-		int64_t d;
-		if (order == 0)
-			d = any_delay();
-		else if (order == 1)
-			d = (int64_t)i * 12345;
-		else
-			d = (int64_t)(N - i) * 54321;
-		cs[i].u.timer.deadline = l.now + d;
-		xev__heap_insert(&l, &cs[i]);
-		started_seq[i] = cs[i].u.timer.seq;
-		state[i] = 1;
-		/* Now and then the clock moves and a few timers are removed. */
-		if (next_rand() % 500 == 0)
-			l.now += any_delay() >> 8;
-		if (i > 10 && next_rand() % 7 == 0) {
-			int k = (int)(next_rand() % (uint64_t)i);
-			if (state[k] == 1) {
-				xev__heap_remove(&l, &cs[k]);
-				state[k] = 2;
+	while (started < N || nqueued > 0) {
+		unsigned r = (unsigned)(next_rand() % 10);
+		if (started < N && (started < N / 2 || r < 4 || nqueued == 0)) {
+			int i = started++;
+			int64_t dl;
+			if (order == 0)
+				dl = l.now + any_delay();
+			else if (order == 1)
+				dl = base + (int64_t)i * 12345;
+			else
+				dl = l.now + (int64_t)(N - i) * 54321;
+			cs[i].u.timer.deadline = dl > l.now ? dl : l.now;
+			xev__heap_insert(&l, &cs[i]);
+			started_seq[i] = cs[i].u.timer.seq;
+			model_add(i);
+		} else if (r < 5) {
+			int i = queued[next_rand() % (uint64_t)nqueued];
+			xev__heap_remove(&l, &cs[i]);
+			model_drop(i, 2);
+		} else {
+			struct xev__completion *c = xev__heap_first(&l);
+			int want = model_first();
+			if (!c || c != &cs[want]) {
+				wrong++;
+				break;
 			}
+			if (c->u.timer.deadline > l.now) {
+				int64_t to = c->u.timer.deadline - (int64_t)(next_rand() % 3);
+				l.now = to > l.now ? to : l.now;
+				continue;
+			}
+			if (xev__heap_pop(&l) != c)
+				wrong++;
+			if (c->u.timer.deadline > l.now)
+				++*early;
+			model_drop(want, 3);
 		}
 	}
 	*wheel_used = l.wheel != NULL;
-	for (int i = 0; i < N; i++)
-		if (state[i] == 1)
-			refs[nref++] = (struct ref){ cs[i].u.timer.deadline, started_seq[i], i };
-	qsort(refs, (size_t)nref, sizeof refs[0], by_deadline);
-	/* Advance the clock in uneven steps and take what is due. */
-	while (popped < nref) {
-		struct xev__completion *c = xev__heap_first(&l);
-		if (!c) {
-			wrong += nref - popped;
-			break;
-		}
-		if (c->u.timer.deadline > l.now) {
-			l.now = c->u.timer.deadline - (int64_t)(next_rand() % 3);
-			continue;
-		}
-		c = xev__heap_pop(&l);
-		if (c->u.timer.deadline > l.now)
-			++*early;
-		if (c != &cs[refs[popped].idx])
-			wrong++;
-		state[c - cs] = 3;
-		popped++;
-	}
 	if (xev__heap_first(&l) || l.ntimers != 0)
 		wrong++;
 	xev__heap_kill(&l);
@@ -136,7 +151,7 @@ int main(void)
 	for (int pass = 0; pass < 2; pass++) {
 		for (int o = 0; o < 3; o++) {
 			int early = 0, used = 0, wrong = round_of(o, &early, &used, pass == 1);
-			is_int(wrong, 0, "%s%s: %d timers out in (deadline, start) order, removed ones never",
+			is_int(wrong, 0, "%s%s: %d timers, started, removed and popped interleaved: first always the model's",
 			       orders[o], pass ? ", no wheel" : "", N);
 			ok(early == 0 && (pass == 1 ? !used : (o == 1 || used)),
 			   "... none early (%d), the wheel %s", early, used ? "used" : "not used");
