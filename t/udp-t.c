@@ -24,7 +24,7 @@
 #include "net.h"
 
 #define GLOBAL_CHECKS 0
-#define PER_BACKEND 35
+#define PER_BACKEND 37
 #define NDGRAMS 6
 
 static int same_addr(const struct sockaddr_in *x, const struct sockaddr_in *y)
@@ -77,6 +77,21 @@ static void check_msg(xev_backend b, const char *bn)
 	tl_op_init(&os);
 	xev_sendmsg(&t.loop, &os.c, afd, NULL, 0, &os.r, tl_rec_cb);
 	is_int(tl_result_of(&t, &os), -EFAULT, "%s: xev_sendmsg with a NULL msghdr: -EFAULT", bn);
+
+	/* An address the kernel refuses, then a good one again (io_uring:
+	 * the first goes as a send with an address, is refused, and is
+	 * tried again as a sendmsg; the next is a sendmsg). */
+	smsg.msg_namelen = 1;
+	tl_op_init(&os);
+	xev_sendmsg(&t.loop, &os.c, afd, &smsg, 0, &os.r, tl_rec_cb);
+	is_int(tl_result_of(&t, &os), -EINVAL, "%s: xev_sendmsg to a 1-byte address: -EINVAL", bn);
+	smsg.msg_namelen = sizeof ra;
+	tl_op_init(&os);
+	tl_op_init(&orv);
+	xev_recvmsg(&t.loop, &orv.c, rfd, &rmsg, 0, &orv.r, tl_rec_cb);
+	xev_sendmsg(&t.loop, &os.c, afd, &smsg, 0, &os.r, tl_rec_cb);
+	ok(tl_result_of(&t, &os) == 10 && tl_result_of(&t, &orv) == 10,
+	   "%s: and then to a good one: sent and received, 10 bytes", bn);
 
 	close(rfd);
 	close(afd);
