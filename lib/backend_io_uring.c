@@ -125,6 +125,32 @@ static int uring_probe(void)
 	return rc;
 }
 
+/*
+ * Does the kernel take a destination address on a send?  Linux 6.0 does,
+ * and came with IORING_OP_SEND_ZC, which the probe can see; older kernels
+ * may ignore the address instead of refusing it, so they are never asked.
+ * Asked once per process.
+ */
+static bool kernel_sends_to_address(struct io_uring *ring)
+{
+#if HAVE_DECL_IO_URING_PREP_SEND_SET_ADDR
+	static atomic_int known = -1;
+	int yes = atomic_load_explicit(&known, memory_order_relaxed);
+
+	if (yes < 0) {
+		struct io_uring_probe *p = io_uring_get_probe_ring(ring);
+		yes = p && io_uring_opcode_supported(p, IORING_OP_SEND_ZC);
+		if (p)
+			io_uring_free_probe(p);
+		atomic_store_explicit(&known, yes, memory_order_relaxed);
+	}
+	return yes;
+#else
+	(void)ring;
+	return false;
+#endif
+}
+
 static int uring_init(struct xev__loop *l, const struct xev__options *o)
 {
 	struct uring_state *u = uring_of(l);
@@ -147,7 +173,7 @@ static int uring_init(struct xev__loop *l, const struct xev__options *o)
 	}
 	u->wake_armed = false;
 	u->wake_by_read = false;
-	u->send_addr_refused = false;
+	u->send_addr_refused = !kernel_sends_to_address(&u->ring);
 	u->inflight = 0;
 	u->active.head = u->active.tail = NULL;
 	return 0;
@@ -299,10 +325,11 @@ static void uring_deinit(struct xev__loop *l)
 
 /*
  * A sendmsg of one buffer to an address, without control data, as a send
- * with an address (Linux 6.0): the kernel then copies and checks neither
- * a msghdr nor an iovec, which is a few percent of a UDP round trip.  A
- * kernel that refuses the address says -EINVAL; the message then goes as
- * a sendmsg, and so do all later ones.  false: not done.
+ * with an address: the kernel then copies and checks neither a msghdr nor
+ * an iovec, which is a few percent of a UDP round trip.  Should a kernel
+ * that has the probe's answer refuse the address all the same (-EINVAL),
+ * the message goes again as a sendmsg, and so do all later ones.  false:
+ * not done.
  */
 static bool send_to_address(struct uring_state *u, struct io_uring_sqe *sqe, struct xev__completion *c)
 {
