@@ -311,8 +311,9 @@ static void uring_deinit(struct xev__loop *l)
 
 	/* Only the thread that ran the loop can take back what the kernel
 	 * holds.  On any other, what it already posted is read, and the rest
-	 * is cancelled by the kernel as the ring closes (all of it already,
-	 * if that thread has exited).  A ring never enabled holds nothing. */
+	 * is cancelled by the kernel as the ring closes (a single-issuer
+	 * ring keeps it until then even if that thread has exited).  A ring
+	 * never enabled holds nothing. */
 	if (u->enabled && may_enter(u))
 		reclaim_inflight(l);
 	else if (u->enabled)
@@ -501,10 +502,11 @@ static bool needs_enter(struct io_uring *ring)
 /*
  * A loop that another thread ran, run by this one: the kernel lets only
  * the ring's owner in.  The completions the kernel already posted can be
- * read from any thread (an owner that exited had what it left in flight
- * cancelled), and a ring with nothing else in it is replaced by a new one
- * this thread owns.  Anything still in flight belongs to the other
- * thread: -EEXIST, and the loop is unchanged.
+ * read from any thread, and a ring with nothing else in it is replaced by
+ * a new one this thread owns.  Anything still in flight belongs to the
+ * other thread, which alone can complete it, even if it has exited (the
+ * kernel does not cancel a single-issuer ring's requests with their
+ * thread): -EEXIST, and the loop is unchanged.
  */
 static int hand_over(struct xev__loop *l)
 {

@@ -402,13 +402,8 @@ struct xev__completion *xev__heap_pop(struct xev__loop *l)
 {
 	struct xev__completion *top = xev__heap_first(l);
 
-	if (!top)
-		return NULL;
-	if (top->flags & XEV__F_IN_RUN)
-		run_unlink(l, top);
-	else
-		heap_pop_root(l);
-	l->ntimers--;
+	if (top)
+		xev__heap_remove(l, top);
 	return top;
 }
 
