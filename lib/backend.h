@@ -94,6 +94,9 @@ struct xev__fdslot {
 	/* An error no operation clears is pending: the kernel is asked to
 	 * report this fd once per watch() call, not for as long as it lasts. */
 	bool stuck;
+	/* The last receive found its data while the loop was busy (it had
+	 * callbacks to run): the next one is tried before it is parked. */
+	bool recv_first;
 };
 
 struct xev__rd_hooks {
@@ -123,6 +126,8 @@ struct xev__rd {
 	struct xev__wakeup wake;
 	uint32_t nslots;            /* size of slots */
 	struct xev__fdslot *slots;  /* indexed by fd, grown on demand */
+	uint32_t parked;            /* operations in all the slots' waiters */
+	bool busy;                  /* this wait does not sleep: callbacks wait */
 };
 XEV__STATE_FITS(struct xev__rd);
 
@@ -157,6 +162,16 @@ XEV__HIDDEN void xev__rd_ready(struct xev__loop *l, int fd, struct xev__fdslot *
  * ready, or fire once): -EPERM for those (the core does them another way),
  * 0 otherwise, or fstat's -errno. */
 XEV__HIDDEN int xev__rd_check_pollable(int fd);
+/*
+ * For the start of a backend's wait: true when it need not ask the kernel
+ * at all, because it would not sleep (timeout 0) and no operation is
+ * parked, so there is nothing the kernel could report that anybody waits
+ * for (other threads' wake-ups are flags the loop reads itself).  A busy
+ * loop whose sends and receives all finish when tried then makes no
+ * system call of its own.  A backend with waits outside the slots (kqueue's
+ * process exits) asks only when it has none.
+ */
+XEV__HIDDEN bool xev__rd_skip_poll(struct xev__loop *l, int64_t timeout_ns);
 /* The kernel forgot every registration (epoll's rebuild): watch again
  * what has operations parked. */
 XEV__HIDDEN void xev__rd_rewatch_all(struct xev__loop *l);

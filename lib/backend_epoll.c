@@ -191,8 +191,11 @@ static int epoll_wait_backend(struct xev__loop *l, int64_t timeout_ns)
 	struct epoll_state *e = epoll_of(l);
 	struct epoll_event evs[MAX_EVENTS];
 	bool stale = false;
-	int n = wait_events(e, evs, timeout_ns);
+	int n;
 
+	if (xev__rd_skip_poll(l, timeout_ns))
+		return 0;
+	n = wait_events(e, evs, timeout_ns);
 	if (n < 0)
 		return errno == EINTR ? 0 : -errno;
 	for (int i = 0; i < n; i++) {

@@ -478,6 +478,8 @@ static int kqueue_wait(struct xev__loop *l, int64_t timeout_ns)
 	struct timespec ts, *tsp = NULL;
 	int n;
 
+	if (xev__rd_skip_poll(l, timeout_ns) && !kq_of(l)->exits.head)
+		return 0;
 	if (timeout_ns >= 0) {
 		ts.tv_sec = (time_t)(timeout_ns / 1000000000);
 		ts.tv_nsec = (long)(timeout_ns % 1000000000);

@@ -277,6 +277,8 @@ static int poll_wait(struct xev__loop *l, int64_t timeout_ns)
 	int64_t deadline = timeout_ns > 0 ? xev__clock_ns() + timeout_ns : 0;
 	int n;
 
+	if (xev__rd_skip_poll(l, timeout_ns) && !p->left_out)
+		return 0;
 	if (p->left_out)
 		recheck_if_due(l);
 	while ((n = XEV__SYS(POLL, poll(p->fds, p->nfds, timeout_ms(p, timeout_ns)))) < 0 && errno == EINTR) {

@@ -11,7 +11,11 @@
  *   again) stops the later ones waiting for the same thing: they go back
  *   to waiting, never to a lost completion.
  * - Sends and writes are tried at once, since a socket usually has room;
- *   connects start at once and finish through a second connect.
+ *   connects start at once and finish through a second connect.  A
+ *   receive is tried at once only where the last one on its fd found its
+ *   data while the loop was busy (a socket the loop's own sends fill, or
+ *   one data keeps coming to); one that finds nothing turns that off and
+ *   parks.
  * - Interest stays registered after the last operation finished, so a
  *   rearmed read costs the kernel nothing; interest nobody wants is
  *   dropped when it next fires.
@@ -60,6 +64,8 @@ int xev__rd_init(struct xev__loop *l, const struct xev__rd_hooks *hooks, bool wa
 	rd->hooks = hooks;
 	rd->slots = NULL;
 	rd->nslots = 0;
+	rd->parked = 0;
+	rd->busy = false;
 	rd->wake.rfd = rd->wake.wfd = -1;
 	return wakeup ? xev__wakeup_open(&rd->wake, true) : 0;
 }
@@ -76,12 +82,47 @@ void xev__rd_deinit(struct xev__loop *l)
 	free(rd->slots);
 	rd->slots = NULL;
 	rd->nslots = 0;
+	rd->parked = 0;
 	xev__wakeup_close(&rd->wake);
 }
 
 void xev__rd_wake(struct xev__loop *l)
 {
 	xev__wakeup_signal(&xev__rd(l)->wake);
+}
+
+bool xev__rd_skip_poll(struct xev__loop *l, int64_t timeout_ns)
+{
+	struct xev__rd *rd = xev__rd(l);
+
+	/* Busy: callbacks are waiting to run, which is why it does not
+	 * sleep.  A loop run with XEV_RUN_NO_WAIT does not sleep either, but
+	 * what it receives came while it was away: not busy. */
+	rd->busy = timeout_ns == 0 && l->ready.head;
+	return timeout_ns == 0 && rd->parked == 0;
+}
+
+/* The waiters lists change only through these, which keep the count
+ * xev__rd_skip_poll relies on. */
+static void add_waiter(struct xev__loop *l, struct xev__fdslot *s, struct xev__completion *c)
+{
+	xev__list_push(&s->waiters, c);
+	xev__rd(l)->parked++;
+}
+
+static void drop_waiter(struct xev__loop *l, struct xev__fdslot *s, struct xev__completion *c)
+{
+	xev__list_unlink(&s->waiters, c);
+	xev__rd(l)->parked--;
+}
+
+static struct xev__completion *pop_waiter(struct xev__loop *l, struct xev__fdslot *s)
+{
+	struct xev__completion *c = s->waiters.head;
+
+	if (c)
+		drop_waiter(l, s, c);
+	return c;
 }
 
 /* The slot of fd, growing the table (by doubling) to reach it. */
@@ -315,7 +356,7 @@ static void park(struct xev__loop *l, struct xev__completion *c)
 		return;
 	}
 	c->state = XEV__ACTIVE;
-	xev__list_push(&s->waiters, c);
+	add_waiter(l, s, c);
 }
 
 /* Ends every operation parked on s with result. */
@@ -323,7 +364,7 @@ static void fail_waiters(struct xev__loop *l, struct xev__fdslot *s, int result)
 {
 	struct xev__completion *c;
 
-	while ((c = xev__list_pop(&s->waiters)))
+	while ((c = pop_waiter(l, s)))
 		xev__complete(l, c, result);
 }
 
@@ -337,6 +378,7 @@ static void forget_fd(struct xev__loop *l, int fd)
 		return;
 	unwatch(l, fd, s);
 	fail_waiters(l, s, -EBADF);
+	s->recv_first = false;
 }
 
 int xev__rd_check_pollable(int fd)
@@ -372,6 +414,31 @@ static void try_then_park(struct xev__loop *l, struct xev__completion *c)
 		park(l, c);
 	else
 		xev__complete(l, c, r);
+}
+
+/*
+ * A receive where the last one on its fd found data while the loop was
+ * busy: most likely there is more (a datagram the loop's own send
+ * queued, a stream that keeps coming), and trying costs one system call
+ * where parking costs a wait and then the same call.  Never ahead of a
+ * reader already waiting, nor of an error waiting for its operation.
+ */
+static void receive(struct xev__loop *l, struct xev__completion *c)
+{
+	struct xev__fdslot *s = xev__rd_slot(l, c->u.io.fd);
+	int r;
+
+	if (!s || !s->recv_first || s->err || s->stuck || (wanted(s) & POLLIN)) {
+		park(l, c);
+		return;
+	}
+	r = xev__io_perform(c);
+	if (r == -EAGAIN) {
+		s->recv_first = false;
+		park(l, c);
+	} else {
+		xev__complete(l, c, r);
+	}
 }
 
 static void start_connect(struct xev__loop *l, struct xev__completion *c)
@@ -410,6 +477,10 @@ void xev__rd_submit(struct xev__loop *l, struct xev__completion *c)
 	case XEV__OP_SENDMSG:
 		try_then_park(l, c);
 		break;
+	case XEV__OP_RECV:
+	case XEV__OP_RECVMSG:
+		receive(l, c);
+		break;
 	default:
 		park(l, c);
 		break;
@@ -424,7 +495,7 @@ int xev__rd_cancel(struct xev__loop *l, struct xev__completion *t, struct xev__c
 	if (!s)
 		return -ENOENT;
 	/* Its interest is trimmed lazily, when it next fires. */
-	xev__list_unlink(&s->waiters, t);
+	drop_waiter(l, s, t);
 	xev__complete(l, t, -ECANCELED);
 	return 0;
 }
@@ -469,7 +540,9 @@ void xev__rd_ready(struct xev__loop *l, int fd, struct xev__fdslot *s, uint32_t 
 			blocked |= w;
 			continue;
 		}
-		xev__list_unlink(&s->waiters, c);
+		drop_waiter(l, s, c);
+		if (xev__io_kind(c) == XEV__OP_RECV || xev__io_kind(c) == XEV__OP_RECVMSG)
+			s->recv_first = xev__rd(l)->busy;
 		xev__complete(l, c, r);
 		progress = true;
 	}

@@ -15,6 +15,13 @@
  * - and, in a churn of many pipes (reads queued, cancelled, fds closed
  *   with xev_close and their numbers reused), every read gets exactly the
  *   bytes the model expects, once.
+ *
+ * And what a busy loop may save: a socket the loop's own sends keep
+ * filling is received from at once, with no wait between (counted in a
+ * fault-injection build, where the library counts its system calls), yet
+ * a receive never overtakes one already waiting, one that finds nothing
+ * still completes later, and an operation waiting on another fd is seen
+ * while the loop is kept busy.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -29,8 +36,12 @@
 #include "tap.h"
 #include "net.h"
 
+#ifdef XEV_FAULT_INJECTION
+#include "fault.h"
+#endif
+
 #define GLOBAL_CHECKS 0
-#define PER_BACKEND 15
+#define PER_BACKEND 23
 
 static double thread_cpu_ms(void)
 {
@@ -461,6 +472,256 @@ static void check_churn(xev_backend b, const char *bn)
 	}
 }
 
+/* ---- a busy socket ------------------------------------------------- */
+
+enum { PINGS = 300 };
+
+struct pinger {
+	xev_completion sc, rc;
+	int fd;
+	uint32_t out, in;
+	char buf[16];
+	int done, bad;
+};
+
+static xev_cb_action ping_sent(xev_loop *l, xev_completion *c, int result, void *ud)
+{
+	struct pinger *p = ud;
+	(void)l, (void)c;
+	if (result != (int)sizeof p->out)
+		p->bad++;
+	return XEV_DISARM;
+}
+
+static void ping(xev_loop *l, struct pinger *p)
+{
+	p->out++;
+	xev_send(l, &p->sc, p->fd, &p->out, sizeof p->out, 0, p, ping_sent);
+}
+
+/* Each pong must be the ping sent last; the next ping goes from here, so
+ * its send is queued before the receive is again. */
+static xev_cb_action pong(xev_loop *l, xev_completion *c, int result, void *ud)
+{
+	struct pinger *p = ud;
+	(void)c;
+	memcpy(&p->in, p->buf, sizeof p->in);
+	if (result != (int)sizeof p->in || p->in != p->out)
+		p->bad++;
+	if (++p->done == PINGS)
+		return XEV_DISARM;
+	ping(l, p);
+	return XEV_REARM;
+}
+
+#ifdef XEV_FAULT_INJECTION
+static uint64_t waits_made(void)
+{
+	return xev__fault_calls(XEV__FS_EPOLL_WAIT) + xev__fault_calls(XEV__FS_POLL) +
+	       xev__fault_calls(XEV__FS_KEVENT) + xev__fault_calls(XEV__FS_URING_ENTER);
+}
+#endif
+
+/* A socket sending to itself, one datagram in flight: every receive after
+ * the first finds its datagram there, so a readiness backend neither
+ * waits nor tries in vain, and io_uring enters the kernel once per round
+ * trip.  Then a receive that finds nothing must wait on. */
+static void check_self_ping(xev_backend b, const char *bn)
+{
+	struct tl t;
+	struct tl_op o;
+	struct pinger p;
+	struct sockaddr_in a;
+	char buf[16];
+	int readiness = (tap_caps(b) & XEV__CAP_READINESS) != 0, r;
+
+	memset(&p, 0, sizeof p);
+	tl_init(&t, b, NULL);
+	p.fd = loopback_bound(SOCK_DGRAM, &a);
+	if (connect(p.fd, (struct sockaddr *)&a, sizeof a) < 0)
+		bail("connect to itself");
+	xev_loop_run(&t.loop, XEV_RUN_NO_WAIT); /* the first wait, before counting */
+#ifdef XEV_FAULT_INJECTION
+	xev__fault_set(NULL);
+#endif
+	ping(&t.loop, &p);
+	xev_recv(&t.loop, &p.rc, p.fd, p.buf, sizeof p.buf, 0, &p, pong);
+	WAIT_FOR(&t, p.done == PINGS || p.bad);
+	ok(p.done == PINGS && p.bad == 0, "%s: a socket pinging itself %d times: each pong the ping just sent (%d, %d bad)",
+	   bn, PINGS, p.done, p.bad);
+#ifdef XEV_FAULT_INJECTION
+	{
+		uint64_t waits = waits_made(), recvs = xev__fault_calls(XEV__FS_RECV);
+		if (readiness)
+			ok(waits <= 8 && recvs <= PINGS + 2,
+			   "%s: ... with no wait between round trips and no receive in vain (%llu waits, %llu "
+			   "receives)",
+			   bn, (unsigned long long)waits, (unsigned long long)recvs);
+		else
+			ok(waits <= PINGS + 8, "%s: ... entering the kernel once per round trip (%llu)", bn,
+			   (unsigned long long)waits);
+	}
+#else
+	(void)readiness;
+	skip(1, "system calls are counted in a fault-injection build only");
+#endif
+	tl_op_init(&o);
+	xev_recv(&t.loop, &o.c, p.fd, buf, sizeof buf, 0, &o.r, tl_rec_cb);
+	for (int i = 0; i < 3; i++)
+		xev_loop_run(&t.loop, XEV_RUN_NO_WAIT);
+	ok(o.r.calls == 0 && !dead(&o.c), "%s: ... then a receive with nothing there waits", bn);
+	if (send(p.fd, "late", 4, 0) != 4)
+		bail("send");
+	r = tl_result_of(&t, &o);
+	ok(r == 4 && memcmp(buf, "late", 4) == 0, "%s: ... and the next datagram completes it (%d)", bn, r);
+	close(p.fd);
+	tl_deinit(&t);
+}
+
+/* A receive that found data while the loop was busy (a send of its own
+ * had completed) invites the next one to be tried at once; with another
+ * receive already waiting on the fd, that one must be served first. */
+static void check_receive_order(xev_backend b, const char *bn)
+{
+	struct tl t;
+	struct tl_op o[3], busy;
+	char buf[3][16];
+	struct sockaddr_in ra, sa;
+	int rfd, sfd;
+
+	if (!(tap_caps(b) & XEV__CAP_FD_ORDER)) {
+		skip(2, "the kernel orders receives on one fd itself");
+		return;
+	}
+	tl_init(&t, b, NULL);
+	rfd = loopback_bound(SOCK_DGRAM, &ra);
+	sfd = loopback_bound(SOCK_DGRAM, &sa);
+	for (int i = 0; i < 3; i++)
+		tl_op_init(&o[i]);
+	tl_op_init(&busy);
+	for (int i = 0; i < 2; i++)
+		xev_recv(&t.loop, &o[i].c, rfd, buf[i], sizeof buf[i], 0, &o[i].r, tl_rec_cb);
+	xev_loop_run(&t.loop, XEV_RUN_NO_WAIT);
+	if (sendto(sfd, "d1", 2, 0, (struct sockaddr *)&ra, sizeof ra) != 2)
+		bail("sendto");
+	/* A send that completes when tried: the loop has a callback to run
+	 * when it looks at the sockets, and d1 is received while busy. */
+	if (connect(sfd, (struct sockaddr *)&sa, sizeof sa) < 0)
+		bail("connect");
+	xev_send(&t.loop, &busy.c, sfd, "b", 1, 0, &busy.r, tl_rec_cb);
+	for (int i = 0; i < 3 && !o[0].r.calls; i++)
+		xev_loop_run(&t.loop, XEV_RUN_NO_WAIT);
+	if (sendto(sfd, "d2", 2, 0, (struct sockaddr *)&ra, sizeof ra) != 2)
+		bail("sendto");
+	xev_recv(&t.loop, &o[2].c, rfd, buf[2], sizeof buf[2], 0, &o[2].r, tl_rec_cb);
+	for (int i = 0; i < 3; i++)
+		xev_loop_run(&t.loop, XEV_RUN_NO_WAIT);
+	ok(o[0].r.result == 2 && memcmp(buf[0], "d1", 2) == 0 && o[1].r.result == 2 && memcmp(buf[1], "d2", 2) == 0 &&
+		   o[2].r.calls == 0,
+	   "%s: a receive queued behind a waiting one does not take its datagram (%d, %d, %d calls)", bn,
+	   o[0].r.result, o[1].r.result, o[2].r.calls);
+	if (sendto(sfd, "d3", 2, 0, (struct sockaddr *)&ra, sizeof ra) != 2)
+		bail("sendto");
+	ok(tl_result_of(&t, &o[2]) == 2 && memcmp(buf[2], "d3", 2) == 0, "%s: ... it takes the next one", bn);
+	close(rfd);
+	close(sfd);
+	tl_deinit(&t);
+}
+
+/* A socket whose data comes while the loop sleeps: receiving at once
+ * would find nothing, and must not be tried (one receive per datagram). */
+static void check_sleepy_socket(xev_backend b, const char *bn)
+{
+#ifdef XEV_FAULT_INJECTION
+	struct tl t;
+	struct tl_op o;
+	struct sockaddr_in ra, sa;
+	char buf[16];
+	int rfd, sfd, n = 10;
+	uint64_t recvs;
+
+	tl_init(&t, b, NULL);
+	tl_op_init(&o);
+	o.r.rearm = n - 1;
+	rfd = loopback_bound(SOCK_DGRAM, &ra);
+	sfd = loopback_bound(SOCK_DGRAM, &sa);
+	xev_recv(&t.loop, &o.c, rfd, buf, sizeof buf, 0, &o.r, tl_rec_cb);
+	xev_loop_run(&t.loop, XEV_RUN_NO_WAIT);
+	xev__fault_set(NULL);
+	for (int i = 0; i < n; i++) {
+		xev_loop_run(&t.loop, XEV_RUN_NO_WAIT); /* the rearmed receive waits */
+		if (sendto(sfd, "z", 1, 0, (struct sockaddr *)&ra, sizeof ra) != 1)
+			bail("sendto");
+		WAIT_FOR(&t, o.r.calls > i);
+	}
+	recvs = xev__fault_calls(XEV__FS_RECV);
+	ok(o.r.calls == n && o.r.result == 1 && recvs <= (uint64_t)n,
+	   "%s: %d datagrams that come while the loop sleeps: %d callbacks, %llu receive calls", bn, n, o.r.calls,
+	   (unsigned long long)recvs);
+	close(rfd);
+	close(sfd);
+	tl_deinit(&t);
+#else
+	(void)b, (void)bn;
+	skip(1, "system calls are counted in a fault-injection build only");
+#endif
+}
+
+struct chain {
+	xev_completion c;
+	int fd, sent, bad;
+	int sent_when_received;
+	struct tl_rec *r;
+};
+
+static xev_cb_action chain_sent(xev_loop *l, xev_completion *c, int result, void *ud)
+{
+	struct chain *ch = ud;
+	(void)l, (void)c;
+	if (result != 1)
+		ch->bad++;
+	if (ch->r->calls && ch->sent_when_received < 0)
+		ch->sent_when_received = ch->sent;
+	return ++ch->sent < 5000 ? XEV_REARM : XEV_DISARM;
+}
+
+/* A loop kept busy by a send that completes every time it is tried still
+ * asks the kernel about the receive waiting on another socket. */
+static void check_busy_still_looks(xev_backend b, const char *bn)
+{
+	struct tl t;
+	struct tl_op o;
+	struct chain ch;
+	struct sockaddr_in ra, sa, ka;
+	char buf[16];
+	int rfd, sfd, sink;
+
+	tl_init(&t, b, NULL);
+	tl_op_init(&o);
+	memset(&ch, 0, sizeof ch);
+	ch.sent_when_received = -1;
+	ch.r = &o.r;
+	rfd = loopback_bound(SOCK_DGRAM, &ra);
+	sfd = loopback_bound(SOCK_DGRAM, &sa);
+	sink = loopback_bound(SOCK_DGRAM, &ka);
+	if (connect(sfd, (struct sockaddr *)&ka, sizeof ka) < 0)
+		bail("connect");
+	ch.fd = sfd;
+	xev_recv(&t.loop, &o.c, rfd, buf, sizeof buf, 0, &o.r, tl_rec_cb);
+	xev_loop_run(&t.loop, XEV_RUN_NO_WAIT);
+	xev_send(&t.loop, &ch.c, sfd, "x", 1, 0, &ch, chain_sent);
+	if (sendto(sfd, "hello", 5, 0, (struct sockaddr *)&ra, sizeof ra) != 5)
+		bail("sendto");
+	WAIT_FOR(&t, ch.sent == 5000 || ch.bad);
+	ok(ch.bad == 0 && o.r.result == 5 && ch.sent_when_received >= 0 && ch.sent_when_received < 100,
+	   "%s: a receive on another fd completes within a few sends of a busy chain of 5000 (after %d)", bn,
+	   ch.sent_when_received);
+	close(rfd);
+	close(sfd);
+	close(sink);
+	tl_deinit(&t);
+}
+
 static void check_backend(xev_backend b, const char *bn)
 {
 	check_two_reads(b, bn);   /* 4 */
@@ -469,6 +730,10 @@ static void check_backend(xev_backend b, const char *bn)
 	check_eintr_storm(b, bn); /* 3 */
 	check_closed_behind(b, bn); /* 2 */
 	check_churn(b, bn);       /* 2 */
+	check_self_ping(b, bn);   /* 4 */
+	check_receive_order(b, bn); /* 2 */
+	check_sleepy_socket(b, bn); /* 1 */
+	check_busy_still_looks(b, bn); /* 1 */
 }
 
 int main(void)
