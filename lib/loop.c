@@ -526,7 +526,9 @@ int xev_loop_run(xev_loop *loop, xev_run_mode_t mode)
 		 * system call to learn nothing new.  Only then: a loop that is
 		 * busy polls every tick, so a chain of such work (a send
 		 * rearmed over and over) cannot outpace the I/O it competes
-		 * with, nor starve timers and wake-ups. */
+		 * with, nor starve timers and wake-ups.  (A readiness backend
+		 * skips that poll while no operation waits for readiness:
+		 * then there is no I/O to compete with.) */
 		if (l->ready.head && l->woke_last) {
 			l->woke_last = false;
 			collect_events(l);
