@@ -169,7 +169,9 @@ XEV__HIDDEN int xev__rd_check_pollable(int fd);
  * for (other threads' wake-ups are flags the loop reads itself).  A busy
  * loop whose sends and receives all finish when tried then makes no
  * system call of its own.  A backend with waits outside the slots (kqueue's
- * process exits) asks only when it has none.
+ * process exits) asks only when it has none.  It also notes whether the
+ * loop is busy (callbacks waiting to run), which xev__rd_ready reads for
+ * the receives it completes during this wait.
  */
 XEV__HIDDEN bool xev__rd_skip_poll(struct xev__loop *l, int64_t timeout_ns);
 /* The kernel forgot every registration (epoll's rebuild): watch again

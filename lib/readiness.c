@@ -70,38 +70,6 @@ int xev__rd_init(struct xev__loop *l, const struct xev__rd_hooks *hooks, bool wa
 	return wakeup ? xev__wakeup_open(&rd->wake, true) : 0;
 }
 
-void xev__rd_deinit(struct xev__loop *l)
-{
-	struct xev__rd *rd = xev__rd(l);
-
-	for (uint32_t fd = 0; fd < rd->nslots; fd++) {
-		struct xev__completion *c;
-		while ((c = xev__list_pop(&rd->slots[fd].waiters)))
-			c->state = XEV__DEAD;
-	}
-	free(rd->slots);
-	rd->slots = NULL;
-	rd->nslots = 0;
-	rd->parked = 0;
-	xev__wakeup_close(&rd->wake);
-}
-
-void xev__rd_wake(struct xev__loop *l)
-{
-	xev__wakeup_signal(&xev__rd(l)->wake);
-}
-
-bool xev__rd_skip_poll(struct xev__loop *l, int64_t timeout_ns)
-{
-	struct xev__rd *rd = xev__rd(l);
-
-	/* Busy: callbacks are waiting to run, which is why it does not
-	 * sleep.  A loop run with XEV_RUN_NO_WAIT does not sleep either, but
-	 * what it receives came while it was away: not busy. */
-	rd->busy = timeout_ns == 0 && l->ready.head;
-	return timeout_ns == 0 && rd->parked == 0;
-}
-
 /* The waiters lists change only through these, which keep the count
  * xev__rd_skip_poll relies on. */
 static void add_waiter(struct xev__loop *l, struct xev__fdslot *s, struct xev__completion *c)
@@ -123,6 +91,37 @@ static struct xev__completion *pop_waiter(struct xev__loop *l, struct xev__fdslo
 	if (c)
 		drop_waiter(l, s, c);
 	return c;
+}
+
+void xev__rd_deinit(struct xev__loop *l)
+{
+	struct xev__rd *rd = xev__rd(l);
+
+	for (uint32_t fd = 0; fd < rd->nslots; fd++) {
+		struct xev__completion *c;
+		while ((c = pop_waiter(l, &rd->slots[fd])))
+			c->state = XEV__DEAD;
+	}
+	free(rd->slots);
+	rd->slots = NULL;
+	rd->nslots = 0;
+	xev__wakeup_close(&rd->wake);
+}
+
+void xev__rd_wake(struct xev__loop *l)
+{
+	xev__wakeup_signal(&xev__rd(l)->wake);
+}
+
+bool xev__rd_skip_poll(struct xev__loop *l, int64_t timeout_ns)
+{
+	struct xev__rd *rd = xev__rd(l);
+
+	/* Busy: callbacks are waiting to run, which is why it does not
+	 * sleep.  A loop run with XEV_RUN_NO_WAIT does not sleep either, but
+	 * what it receives came while it was away: not busy. */
+	rd->busy = timeout_ns == 0 && l->ready.head;
+	return timeout_ns == 0 && rd->parked == 0;
 }
 
 /* The slot of fd, growing the table (by doubling) to reach it. */
@@ -393,14 +392,20 @@ int xev__rd_check_pollable(int fd)
 }
 
 /* Sends and writes are tried at once: a socket usually has room. */
+/* An operation tried at once must not overtake one already waiting on
+ * the fd for the same readiness, nor an error the kernel already took
+ * off the socket for the next operation. */
+static bool must_queue(const struct xev__fdslot *s, uint32_t events)
+{
+	return (wanted(s) & events) || XEV__UNLIKELY(s->err);
+}
+
 static void try_then_park(struct xev__loop *l, struct xev__completion *c)
 {
 	struct xev__fdslot *s = xev__rd_slot(l, c->u.io.fd);
 	int r;
 
-	/* Must not overtake a write already waiting on the fd, nor an error
-	 * the kernel already took off the socket. */
-	if (s && ((wanted(s) & POLLOUT) || XEV__UNLIKELY(s->err))) {
+	if (s && must_queue(s, POLLOUT)) {
 		park(l, c);
 		return;
 	}
@@ -428,7 +433,7 @@ static void receive(struct xev__loop *l, struct xev__completion *c)
 	struct xev__fdslot *s = xev__rd_slot(l, c->u.io.fd);
 	int r;
 
-	if (!s || !s->recv_first || s->err || s->stuck || (wanted(s) & POLLIN)) {
+	if (!s || !s->recv_first || s->stuck || must_queue(s, POLLIN)) {
 		park(l, c);
 		return;
 	}
