@@ -128,6 +128,8 @@ struct xev__rd {
 	struct xev__fdslot *slots;  /* indexed by fd, grown on demand */
 	uint32_t parked;            /* operations in all the slots' waiters */
 	bool busy;                  /* this wait does not sleep: callbacks wait */
+	bool any_stuck;             /* some slot may be stuck: recheck due at stuck_at */
+	int64_t stuck_at;           /* ns, xev__clock_ns */
 };
 XEV__STATE_FITS(struct xev__rd);
 
@@ -174,6 +176,19 @@ XEV__HIDDEN int xev__rd_check_pollable(int fd);
  * the receives it completes during this wait.
  */
 XEV__HIDDEN bool xev__rd_skip_poll(struct xev__loop *l, int64_t timeout_ns);
+/*
+ * For an edge-triggered backend's wait (epoll, kqueue), after
+ * xev__rd_skip_poll: while a slot is stuck its fd is reported once per
+ * watch, and an operation whose try then found nothing waits for new
+ * readiness.  Had that try failed for a reason of its own (an EAGAIN
+ * with data there, as fault injection makes), what is already there would
+ * never be reported again: so every XEV__STUCK_RECHECK_MS the stuck slots
+ * with waiters are watched again, and a stuck slot nobody waits on is
+ * unwatched.  Returns timeout_ns capped by the next recheck.  (poll looks
+ * again as often, its own way.)
+ */
+XEV__HIDDEN int64_t xev__rd_recheck_stuck(struct xev__loop *l, int64_t timeout_ns);
+#define XEV__STUCK_RECHECK_MS 10
 /* The kernel forgot every registration (epoll's rebuild): watch again
  * what has operations parked. */
 XEV__HIDDEN void xev__rd_rewatch_all(struct xev__loop *l);

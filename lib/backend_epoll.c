@@ -195,6 +195,7 @@ static int epoll_wait_backend(struct xev__loop *l, int64_t timeout_ns)
 
 	if (xev__rd_skip_poll(l, timeout_ns))
 		return 0;
+	timeout_ns = xev__rd_recheck_stuck(l, timeout_ns);
 	n = wait_events(e, evs, timeout_ns);
 	if (n < 0)
 		return errno == EINTR ? 0 : -errno;

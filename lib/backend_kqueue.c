@@ -480,6 +480,7 @@ static int kqueue_wait(struct xev__loop *l, int64_t timeout_ns)
 
 	if (xev__rd_skip_poll(l, timeout_ns) && !kq_of(l)->exits.head)
 		return 0;
+	timeout_ns = xev__rd_recheck_stuck(l, timeout_ns);
 	if (timeout_ns >= 0) {
 		ts.tv_sec = (time_t)(timeout_ns / 1000000000);
 		ts.tv_nsec = (long)(timeout_ns % 1000000000);

@@ -15,7 +15,7 @@
  * refusing them, so fstat(2) finds them when an fd is first watched.  It
  * has no edge-triggered mode: a stuck fd (an error no operation clears)
  * is left out of the array after each report, and put back by the next
- * watch or, failing that, every STUCK_RECHECK_MS, so the loop neither
+ * watch or, failing that, every XEV__STUCK_RECHECK_MS, so the loop neither
  * spins nor loses new data there for long.
  */
 #include "backend.h"
@@ -24,8 +24,6 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <unistd.h>
-
-#define STUCK_RECHECK_MS 10
 
 struct poll_state {
 	struct xev__rd core; /* first: the readiness core's */
@@ -266,7 +264,7 @@ static void recheck_if_due(struct xev__loop *l)
 
 	if (now >= p->recheck_at) {
 		recheck_left_out(l);
-		p->recheck_at = now + STUCK_RECHECK_MS * INT64_C(1000000);
+		p->recheck_at = now + XEV__STUCK_RECHECK_MS * INT64_C(1000000);
 	}
 }
 

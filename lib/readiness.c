@@ -28,7 +28,9 @@
  * - An error no operation clears (an ICMP error on an IP_RECVERR socket's
  *   error queue while a recv finds nothing) would be reported for as long
  *   as it lasts, spinning the loop: the slot turns "stuck", and the
- *   backend reports it once per watch from then on.
+ *   backend reports it once per watch from then on, and watches it again
+ *   every few ms while operations wait, in case a try failed for a reason
+ *   of its own while what it waits for was already there.
  * - xev_close forgets the fd: what waits on it can never be woken, so it
  *   ends with -EBADF.
  */
@@ -66,6 +68,7 @@ int xev__rd_init(struct xev__loop *l, const struct xev__rd_hooks *hooks, bool wa
 	rd->nslots = 0;
 	rd->parked = 0;
 	rd->busy = false;
+	rd->any_stuck = false;
 	rd->wake.rfd = rd->wake.wfd = -1;
 	return wakeup ? xev__wakeup_open(&rd->wake, true) : 0;
 }
@@ -505,6 +508,60 @@ int xev__rd_cancel(struct xev__loop *l, struct xev__completion *t, struct xev__c
 	return 0;
 }
 
+static void note_stuck(struct xev__loop *l)
+{
+	struct xev__rd *rd = xev__rd(l);
+
+	if (!rd->any_stuck) {
+		rd->any_stuck = true;
+		rd->stuck_at = xev__clock_ns() + XEV__STUCK_RECHECK_MS * INT64_C(1000000);
+	}
+}
+
+/* Watches each stuck slot again, for one more report of what it has;
+ * false when none is left. */
+static bool rewatch_stuck(struct xev__loop *l)
+{
+	struct xev__rd *rd = xev__rd(l);
+	bool any = false;
+	int rc;
+
+	for (uint32_t fd = 0; fd < rd->nslots; fd++) {
+		struct xev__fdslot *s = &rd->slots[fd];
+
+		if (!s->stuck)
+			continue;
+		if (!s->waiters.head) {
+			/* Its next operation watches it afresh, level-triggered. */
+			unwatch(l, (int)fd, s);
+			continue;
+		}
+		any = true;
+		rc = watch(l, (int)fd, s, wanted(s), false);
+		if (rc < 0) /* as a wait that could not start */
+			fail_waiters(l, s, rc);
+	}
+	return any;
+}
+
+int64_t xev__rd_recheck_stuck(struct xev__loop *l, int64_t timeout_ns)
+{
+	struct xev__rd *rd = xev__rd(l);
+	int64_t now, until;
+
+	if (XEV__LIKELY(!rd->any_stuck))
+		return timeout_ns;
+	now = xev__clock_ns();
+	if (now >= rd->stuck_at) {
+		rd->any_stuck = rewatch_stuck(l);
+		rd->stuck_at = now + XEV__STUCK_RECHECK_MS * INT64_C(1000000);
+		if (!rd->any_stuck)
+			return timeout_ns;
+	}
+	until = rd->stuck_at - now;
+	return timeout_ns < 0 || until < timeout_ns ? until : timeout_ns;
+}
+
 /* Retries what is parked on fd, oldest first, as far as revents allows. */
 void xev__rd_ready(struct xev__loop *l, int fd, struct xev__fdslot *s, uint32_t revents, int err)
 {
@@ -557,6 +614,7 @@ void xev__rd_ready(struct xev__loop *l, int fd, struct xev__fdslot *s, uint32_t 
 	 * waiters, which is all they wait for. */
 	if (failed && !progress && s->waiters.head && !s->stuck) {
 		s->stuck = true;
+		note_stuck(l);
 		watch(l, fd, s, s->mask, false);
 	} else if (s->stuck && !failed && s->registered) {
 		/* The error is gone (its queue was read): level again. */
