@@ -276,6 +276,11 @@ struct xev__loop {
 	struct xev__wheel *wheel;        /* far timers, by time slot (heap.c) */
 	uint64_t ntimers;
 	uint64_t timer_seq;              /* timers started so far */
+	/* The timers due when the loop last looked, not all called back
+	 * yet (loop.c, expire_timers): due by expire_now and started before
+	 * timer expire_seq; 0 when none are left. */
+	int64_t expire_now;
+	uint64_t expire_seq;
 	xev_threadpool *pool;
 	atomic_int sleeping;             /* blocked (or about to block) in the kernel */
 	atomic_int async_pending;        /* a watcher was notified or pool work finished */

@@ -10,6 +10,7 @@
  */
 #include "backend.h"
 
+#include <limits.h>
 #include <sched.h>
 #include <stdio.h>
 
@@ -403,19 +404,75 @@ static void rearm(struct xev__loop *l, struct xev__completion *c)
 	c->flags |= XEV__F_REARMED;
 }
 
-static void expire_timers(struct xev__loop *l)
+/*
+ * Timers due when the loop looks are all called back in that tick, but
+ * taken out of the queue a few at a time, each few called back before
+ * the next are taken: a timer is then still in the cache, and its page in
+ * the TLB, when its callback runs.  Taking a tick's timers out all at
+ * once and calling them back after walked them twice, the second time
+ * from memory when there are many (10 k per tick with 10 M timers in
+ * random order: 35% of the CPU).
+ *
+ * Which timers fire in the tick does not change: those due at the time
+ * the loop looked (expire_now) and started before (expire_seq).  A timer
+ * started or reset by a callback is due no earlier than that time, and
+ * after the others of the same deadline, so it comes after all of them
+ * in the queue; the check on its number leaves it for the next tick, as
+ * before.  A cancel is queued and handled after the tick, when they have
+ * all fired.
+ */
+#define EXPIRE_BATCH 64
+
+/* Takes up to max of the tick's due timers out, onto the end of the
+ * ready list; false when none is left. */
+static bool expire_ready(struct xev__loop *l, unsigned max)
 {
 	struct xev__completion *t;
 
 	/* The first is known: taking it out need not look for it again
 	 * (with the wheel in use, that is a scan of its slots). */
-	while ((t = xev__heap_first(l)) && t->u.timer.deadline <= l->now) {
+	while ((t = xev__heap_first(l)) && t->u.timer.deadline <= l->expire_now &&
+	       t->u.timer.seq < l->expire_seq) {
+		if (max-- == 0)
+			return true;
 		xev__heap_remove(l, t);
 		xev__complete(l, t, 0);
 	}
+	l->expire_seq = 0;
+	return false;
 }
 
-/* Runs the callbacks of what was ready when it started; returns how many. */
+/* The same onto the end of *to, a list of dispatch's. */
+static void expire_onto(struct xev__loop *l, struct xev__list *to, unsigned max)
+{
+	struct xev__list later = l->ready; /* made by callbacks: the next dispatch's */
+
+	l->ready = *to;
+	expire_ready(l, max);
+	*to = l->ready;
+	l->ready = later;
+}
+
+/* What is left of the tick's due timers, onto the end of *to: where the
+ * tick ends before its callbacks have all run. */
+static void expire_rest(struct xev__loop *l, struct xev__list *to)
+{
+	if (l->expire_seq)
+		expire_onto(l, to, UINT_MAX);
+}
+
+/* A new look: the first few due timers after what is ready already. */
+static void expire_timers(struct xev__loop *l)
+{
+	if (l->expire_seq)
+		expire_ready(l, UINT_MAX);
+	l->expire_now = l->now;
+	l->expire_seq = l->timer_seq;
+	expire_ready(l, EXPIRE_BATCH);
+}
+
+/* Runs the callbacks of what was ready when it started, and of the rest
+ * of the tick's due timers; returns how many. */
 static unsigned dispatch(struct xev__loop *l)
 {
 	struct xev__list batch = l->ready;
@@ -423,9 +480,16 @@ static unsigned dispatch(struct xev__loop *l)
 	unsigned n = 0;
 
 	l->ready.head = l->ready.tail = NULL;
-	while ((c = xev__list_pop(&batch))) {
+	for (;;) {
 		xev_cb_action action;
 
+		c = xev__list_pop(&batch);
+		if (!c) {
+			if (!l->expire_seq)
+				break;
+			expire_onto(l, &batch, EXPIRE_BATCH);
+			continue;
+		}
 		/* Not finished after all (a timer reset after it expired, a
 		 * child not yet reapable): it went back to work. */
 		if (XEV__UNLIKELY(c->flags & XEV__F_SETTLE) && !xev__ops[c->op].settle(l, c))
@@ -441,7 +505,9 @@ static unsigned dispatch(struct xev__loop *l)
 		if (l->stopped)
 			break;
 	}
-	/* Stopped half way: the rest go first next time. */
+	/* Stopped half way: the rest go first next time, the tick's due
+	 * timers among them. */
+	expire_rest(l, &batch);
 	if (batch.head) {
 		if (l->ready.head) {
 			batch.tail->next = l->ready.head;
@@ -536,8 +602,12 @@ int xev_loop_run(xev_loop *loop, xev_run_mode_t mode)
 			int64_t timeout = wait_timeout(l, mode);
 			rc = wait_for_events(l, timeout);
 			l->woke_last = timeout != 0;
-			if (rc < 0)
+			if (rc < 0) {
+				/* The due timers wait their turn, as ready. */
+				if (l->expire_seq)
+					expire_ready(l, UINT_MAX);
 				break;
+			}
 		}
 		n = dispatch(l);
 		if (l->stopped || mode == XEV_RUN_NO_WAIT || (mode == XEV_RUN_ONCE && n > 0))

@@ -4,17 +4,21 @@
  * tick, XEV_REARM counted from the loop time when the callback returns,
  * xev_timer_reset (active, dead, from its own callback, expired but not yet
  * called back), xev_timer_cancel (active, fired, never started, expired,
- * other loop), NULL callbacks, saturating deadlines and a million timers.
+ * other loop), NULL callbacks, saturating deadlines, a million timers, and
+ * a tick with a thousand due: all fire in it, but not a timer its callbacks
+ * start or reset to 0 ms, and a stop half way leaves the rest first.
  * Every check runs on every backend.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#include <stdbool.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "tap.h"
 
 #define GLOBAL_CHECKS 3
-#define PER_BACKEND 45
+#define PER_BACKEND 49
 #define MANY 200
 #define MILLION 1000000
 
@@ -546,6 +550,125 @@ static void check_mixed(xev_backend b, const char *bn, xev_watcher *w)
 	xev_loop_deinit(&loop);
 }
 
+/* A tick with many timers due: what its callbacks do to the queue. */
+#define TICK 1000
+static struct {
+	xev_watcher *w;
+	xev_loop *loop;
+	int act_at;          /* the callback that acts: ord.n before it */
+	int stop;            /* it stops the loop, else it starts and resets */
+	xev_completion z, zc, *r;
+	struct rec zr, rr;
+	int z_seen_at, r_seen_at; /* ord.n when they were called back */
+	int read_seen_at, read_result;
+} tk;
+
+static xev_cb_action tick_read_cb(xev_loop *l, xev_completion *c, int result, void *ud)
+{
+	(void)l, (void)c, (void)ud;
+	tk.read_seen_at = ord.n;
+	tk.read_result = result;
+	return XEV_DISARM;
+}
+
+static xev_cb_action tick_late_cb(xev_loop *l, xev_completion *c, int result, void *ud)
+{
+	(void)l, (void)c;
+	note(l, ud, result);
+	if (ud == &tk.zr)
+		tk.z_seen_at = ord.n;
+	else
+		tk.r_seen_at = ord.n;
+	return XEV_DISARM;
+}
+
+static xev_cb_action tick_cb(xev_loop *l, xev_completion *c, int result, void *ud)
+{
+	bool act = ord.n == tk.act_at;
+
+	order_cb(l, c, result, ud);
+	if (!act)
+		return XEV_DISARM;
+	if (tk.stop) {
+		xev_loop_stop(l);
+	} else {
+		xev_timer_run(tk.w, l, &tk.z, 0, &tk.zr, tick_late_cb);
+		xev_timer_reset(tk.w, l, tk.r, &tk.zc, 0, &tk.rr, tick_late_cb);
+	}
+	return XEV_DISARM;
+}
+
+/* Starts TICK timers due 0..20 ms from now in a scrambled order, and
+ * waits until they are all due. */
+static void start_tick(xev_loop *loop, xev_watcher *w, xev_completion *cs, unsigned char *fired)
+{
+	memset(&ord, 0, sizeof ord);
+	memset(fired, 0, TICK);
+	ord.fired = fired;
+	ord.base = cs;
+	xev_loop_update_now(loop);
+	for (int i = 0; i < TICK; i++) {
+		uint64_t ms = (uint64_t)(i * 13 % 21);
+		xev_timer_run(w, loop, &cs[i], ms, (void *)(uintptr_t)ms, tick_cb);
+	}
+	busy_wait_ms(30);
+}
+
+static void check_tick(xev_backend b, const char *bn, xev_watcher *w)
+{
+	static xev_completion cs[TICK];
+	static unsigned char fired[TICK];
+	xev_loop loop;
+	xev_completion rd;
+	char byte;
+	int rc, p[2];
+
+	tap_loop_init(&loop, b);
+	memset(&tk, 0, sizeof tk);
+	tk.w = w;
+	tk.act_at = 0;
+	for (int i = 0; i < TICK; i++)
+		if (i * 13 % 21 == 20)
+			tk.r = &cs[i]; /* the last started of those due last */
+	start_tick(&loop, w, cs, fired);
+	rc = xev_loop_run(&loop, XEV_RUN_ONCE);
+	ok(rc == 0 && ord.n == TICK - 1 && ord.bad == 0 && tk.zr.calls == 0 && tk.rr.calls == 0,
+	   "%s: %d timers due in one tick: one run calls back all but the one reset to 0 ms, in deadline order "
+	   "(%d, %d inversions); neither it nor a 0 ms timer started by the first callback fires in that tick "
+	   "(%d, %d calls)",
+	   bn, TICK, ord.n, ord.bad, tk.rr.calls, tk.zr.calls);
+	rc = xev_loop_run(&loop, XEV_RUN_ONCE);
+	ok(rc == 0 && tk.zr.calls == 1 && tk.rr.calls == 1 && tk.zr.result == 0 && tk.rr.result == 0 &&
+		   ord.n == TICK - 1,
+	   "%s: ... both fire in the next (%d, %d calls)", bn, tk.zr.calls, tk.rr.calls);
+
+	memset(&tk, 0, sizeof tk);
+	tk.w = w;
+	tk.act_at = 99;
+	tk.stop = 1;
+	tk.read_seen_at = -1;
+	if (pipe(p) < 0)
+		bail("pipe");
+	xev_read(&loop, &rd, p[0], &byte, 1, NULL, tick_read_cb);
+	start_tick(&loop, w, cs, fired);
+	rc = xev_loop_run(&loop, XEV_RUN_ONCE);
+	ok(rc == 0 && ord.n == 100, "%s: a callback stops the loop at the 100th of %d due timers: 100 called back (%d)",
+	   bn, TICK, ord.n);
+	xev_timer_run(w, &loop, &tk.z, 0, &tk.zr, tick_late_cb);
+	if (write(p[1], "x", 1) != 1)
+		bail("write");
+	busy_wait_ms(2);
+	rc = xev_loop_run(&loop, XEV_RUN_ONCE);
+	ok(rc == 0 && ord.n == TICK && ord.bad == 0 && tk.zr.calls == 1 && tk.z_seen_at == TICK &&
+		   tk.read_result == 1 && tk.read_seen_at == TICK,
+	   "%s: ... the next run calls back the other %d, in order, before a timer started and a read that "
+	   "completed since (%d, %d inversions, they after %d and %d)",
+	   bn, TICK - 100, ord.n, ord.bad, tk.z_seen_at, tk.read_seen_at);
+	close(p[0]);
+	close(p[1]);
+	xev_loop_deinit(&loop);
+}
+
 /* Allocated once by main for check_million, and the watcher every
  * backend's checks use. */
 static xev_watcher tw;
@@ -560,6 +683,7 @@ static void check_backend(xev_backend b, const char *bn)
 	check_cancel(b, bn, &tw);
 	check_mixed(b, bn, &tw);
 	check_million(b, bn, &tw, million_cs, million_fired);
+	check_tick(b, bn, &tw);
 }
 
 int main(void)
