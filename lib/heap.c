@@ -14,8 +14,8 @@
  * (2^20 ns, about 1 ms) for the timers due within about a second, and
  * three levels of 64 slots, each slot 64 times wider than those below,
  * reaching about 78 hours; later ones go to the heap.  Putting a timer
- * there touches the timer and the one before it in its slot, nothing
- * else.  A slot is emptied when its time comes, into the slots below or,
+ * there touches the timer and the one before it in its slot's list
+ * (CHAINS of them), nothing else.  A slot is emptied when its time comes, into the slots below or,
  * for the ring, onto the first run whose end it can follow (the wheel
  * has three more, since a slot brings its timers in start order, which is
  * deadline order for each timeout a program uses) or into the heap.  The
@@ -52,12 +52,20 @@
  * deadline order for each of the timeouts a program uses. */
 #define EXTRA_RUNS 3
 
+/* A slot's timers are dealt in turn onto this many lists, so that
+ * emptying it walks as many at once: each step to the next timer is a
+ * miss in the caller's memory, and the misses of different lists overlap
+ * where those of one list cannot.  Taken in turn again, they come out in
+ * the order they went in, but where some were removed in between. */
+#define CHAINS 4
+
 struct xev__wheel {
 	uint64_t cur;                /* every timer in the wheel is due after this tick */
 	struct xev__run runs[EXTRA_RUNS];
 	uint64_t count;
 	uint64_t used[NSLOTS / 64];  /* bit g: slot g has timers */
-	struct xev__list slot[NSLOTS];
+	uint8_t turn[NSLOTS];        /* the list of slot g its next timer goes to */
+	struct xev__list slot[NSLOTS][CHAINS];
 };
 
 /* The tick bit where a level's slot number begins. */
@@ -216,7 +224,7 @@ static void place(struct xev__loop *l, struct xev__completion *c)
 {
 	struct xev__wheel *w = l->wheel;
 	uint64_t t = tick_of(DL(c));
-	unsigned g;
+	unsigned g, k;
 
 	if (t <= w->cur || t - w->cur >= (uint64_t)1 << REACH_BITS) {
 		near_insert(l, c);
@@ -229,20 +237,31 @@ static void place(struct xev__loop *l, struct xev__completion *c)
 		unsigned level = 1 + (high - LEVEL0_BITS) / UPPER_BITS;
 		g = base_of(level) + (unsigned)(t >> shift_of(level) & ((1u << UPPER_BITS) - 1));
 	}
+	k = w->turn[g]++ % CHAINS;
 	c->flags = (uint16_t)((c->flags & ~XEV__F_IN_RUN) | XEV__F_IN_WHEEL);
-	c->u.timer.bucket = (uint16_t)g;
-	xev__list_push(&w->slot[g], c);
+	c->u.timer.bucket = (uint16_t)(g * CHAINS + k);
+	xev__list_push(&w->slot[g][k], c);
 	w->used[g / 64] |= (uint64_t)1 << (g % 64);
 	w->count++;
 }
 
+static bool slot_empty(const struct xev__wheel *w, unsigned g)
+{
+	for (unsigned k = 0; k < CHAINS; k++)
+		if (w->slot[g][k].head)
+			return false;
+	return true;
+}
+
 static void wheel_unlink(struct xev__wheel *w, struct xev__completion *c)
 {
-	unsigned g = c->u.timer.bucket;
+	unsigned g = c->u.timer.bucket / CHAINS;
 
-	xev__list_unlink(&w->slot[g], c);
-	if (!w->slot[g].head)
+	xev__list_unlink(&w->slot[g][c->u.timer.bucket % CHAINS], c);
+	if (slot_empty(w, g)) {
 		w->used[g / 64] &= ~((uint64_t)1 << (g % 64));
+		w->turn[g] = 0;
+	}
 	c->flags &= (uint16_t)~XEV__F_IN_WHEEL;
 	w->count--;
 }
@@ -323,21 +342,36 @@ static uint64_t first_slot_tick(const struct xev__wheel *w)
 static void empty_slot(struct xev__loop *l, unsigned g)
 {
 	struct xev__wheel *w = l->wheel;
-	struct xev__completion *c = w->slot[g].head;
+	struct xev__completion *at[CHAINS];
+	bool more = true;
 
-	w->slot[g].head = w->slot[g].tail = NULL;
+	for (unsigned k = 0; k < CHAINS; k++) {
+		at[k] = w->slot[g][k].head;
+		w->slot[g][k].head = w->slot[g][k].tail = NULL;
+		if (at[k])
+			__builtin_prefetch(at[k], 1);
+	}
 	w->used[g / 64] &= ~((uint64_t)1 << (g % 64));
-	while (c) {
-		struct xev__completion *next = c->next;
-		/* The slot's timers lie anywhere in the caller's memory: ask
-		 * for the next while this one is placed. */
-		if (next)
-			__builtin_prefetch(next, 1);
-		w->count--;
-		c->next = c->prev = NULL;
-		c->flags &= (uint16_t)~XEV__F_IN_WHEEL;
-		place(l, c);
-		c = next;
+	w->turn[g] = 0;
+	while (more) {
+		more = false;
+		for (unsigned k = 0; k < CHAINS; k++) {
+			struct xev__completion *c = at[k];
+			if (!c)
+				continue;
+			/* The slot's timers lie anywhere in the caller's
+			 * memory: ask for the list's next now, wanted once
+			 * the other lists have had their turn. */
+			at[k] = c->next;
+			if (at[k]) {
+				__builtin_prefetch(at[k], 1);
+				more = true;
+			}
+			w->count--;
+			c->next = c->prev = NULL;
+			c->flags &= (uint16_t)~XEV__F_IN_WHEEL;
+			place(l, c);
+		}
 	}
 }
 
@@ -448,10 +482,12 @@ void xev__heap_kill(struct xev__loop *l)
 	struct xev__wheel *w = l->wheel;
 
 	for (unsigned g = 0; w && g < NSLOTS; g++) {
-		struct xev__completion *c;
-		while ((c = xev__list_pop(&w->slot[g]))) {
-			c->flags &= (uint16_t)~XEV__F_IN_WHEEL;
-			c->state = XEV__DEAD;
+		for (unsigned k = 0; k < CHAINS; k++) {
+			struct xev__completion *c;
+			while ((c = xev__list_pop(&w->slot[g][k]))) {
+				c->flags &= (uint16_t)~XEV__F_IN_WHEEL;
+				c->state = XEV__DEAD;
+			}
 		}
 	}
 	if (stack)
