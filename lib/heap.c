@@ -14,11 +14,12 @@
  * (2^20 ns, about 1 ms) for the timers due within about a second, and
  * three levels of 64 slots, each slot 64 times wider than those below,
  * reaching about 78 hours; later ones go to the heap.  Putting a timer
- * there touches the timer and the one before it in its slot's list
- * (CHAINS of them), nothing else.  A slot is emptied when its time comes, into the slots below or,
- * for the ring, onto the first run whose end it can follow (the wheel
- * has three more, since a slot brings its timers in start order, which is
- * deadline order for each timeout a program uses) or into the heap.  The
+ * there touches the timer and the one before it in its slot's list (a
+ * slot has CHAINS), nothing else.  A slot is emptied when its time comes,
+ * into the slots below or, for the ring, onto the first run whose end it
+ * can follow (the wheel has three more, since a slot brings its timers in
+ * start order, which is deadline order for each timeout a program uses)
+ * or into the heap.  The
  * heap thus holds few timers: a pairing heap over a million timers, each
  * in its own 320-byte completion, touches a page of the caller's memory
  * at every step of a pop, and took 3.6 times libev's CPU for a million
