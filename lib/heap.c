@@ -19,11 +19,10 @@
  * into the slots below or, for the ring, onto the first run whose end it
  * can follow (the wheel has three more, since a slot brings its timers in
  * start order, which is deadline order for each timeout a program uses)
- * or into the heap.  The
- * heap thus holds few timers: a pairing heap over a million timers, each
- * in its own 320-byte completion, touches a page of the caller's memory
- * at every step of a pop, and took 3.6 times libev's CPU for a million
- * timers in random order (bench/README).
+ * or into the heap.  The heap thus holds few timers: a pairing heap over
+ * a million timers, each in its own 320-byte completion, touches a page
+ * of the caller's memory at every step of a pop, and took 3.6 times
+ * libev's CPU for a million timers in random order (bench/README).
  *
  * Removal is O(1), or amortised O(log n) from the heap.  The next timer
  * is the earliest of the runs' heads, the heap's root and the wheel's

@@ -424,8 +424,8 @@ static void rearm(struct xev__loop *l, struct xev__completion *c)
 #define EXPIRE_BATCH 64
 
 /* Takes up to max of the tick's due timers out, onto the end of the
- * ready list; false when none is left. */
-static bool expire_ready(struct xev__loop *l, unsigned max)
+ * ready list; expire_seq is 0 once none is left. */
+static void expire_ready(struct xev__loop *l, unsigned max)
 {
 	struct xev__completion *t;
 
@@ -434,19 +434,23 @@ static bool expire_ready(struct xev__loop *l, unsigned max)
 	while ((t = xev__heap_first(l)) && t->u.timer.deadline <= l->expire_now &&
 	       t->u.timer.seq < l->expire_seq) {
 		if (max-- == 0)
-			return true;
+			return;
 		xev__heap_remove(l, t);
 		xev__complete(l, t, 0);
 	}
 	l->expire_seq = 0;
-	return false;
 }
 
-/* The same onto the end of *to, a list of dispatch's. */
+/* The same onto the end of *to: the ready list or a list of dispatch's. */
 static void expire_onto(struct xev__loop *l, struct xev__list *to, unsigned max)
 {
-	struct xev__list later = l->ready; /* made by callbacks: the next dispatch's */
+	struct xev__list later; /* made by callbacks: the next dispatch's */
 
+	if (to == &l->ready) {
+		expire_ready(l, max);
+		return;
+	}
+	later = l->ready;
 	l->ready = *to;
 	expire_ready(l, max);
 	*to = l->ready;
@@ -464,8 +468,7 @@ static void expire_rest(struct xev__loop *l, struct xev__list *to)
 /* A new look: the first few due timers after what is ready already. */
 static void expire_timers(struct xev__loop *l)
 {
-	if (l->expire_seq)
-		expire_ready(l, UINT_MAX);
+	expire_rest(l, &l->ready);
 	l->expire_now = l->now;
 	l->expire_seq = l->timer_seq;
 	expire_ready(l, EXPIRE_BATCH);
@@ -604,8 +607,7 @@ int xev_loop_run(xev_loop *loop, xev_run_mode_t mode)
 			l->woke_last = timeout != 0;
 			if (rc < 0) {
 				/* The due timers wait their turn, as ready. */
-				if (l->expire_seq)
-					expire_ready(l, UINT_MAX);
+				expire_rest(l, &l->ready);
 				break;
 			}
 		}

@@ -394,7 +394,6 @@ int xev__rd_check_pollable(int fd)
 	return 0;
 }
 
-/* Sends and writes are tried at once: a socket usually has room. */
 /* An operation tried at once must not overtake one already waiting on
  * the fd for the same readiness, nor an error the kernel already took
  * off the socket for the next operation. */
@@ -403,6 +402,7 @@ static bool must_queue(const struct xev__fdslot *s, uint32_t events)
 	return (wanted(s) & events) || XEV__UNLIKELY(s->err);
 }
 
+/* Sends and writes are tried at once: a socket usually has room. */
 static void try_then_park(struct xev__loop *l, struct xev__completion *c)
 {
 	struct xev__fdslot *s = xev__rd_slot(l, c->u.io.fd);
