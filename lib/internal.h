@@ -257,7 +257,7 @@ struct xev__backend;
 
 /* Room in the loop for the state of whichever backend it uses; each
  * backend asserts that its state fits (xev__backend_state). */
-#define XEV__BACKEND_STATE_SIZE 304
+#define XEV__BACKEND_STATE_SIZE 288
 
 struct xev__loop {
 	uint32_t magic;
@@ -285,11 +285,16 @@ struct xev__loop {
 	atomic_int sleeping;             /* blocked (or about to block) in the kernel */
 	atomic_int async_pending;        /* a watcher was notified or pool work finished */
 	atomic_int signalling;           /* other threads inside xev__loop_signal */
+	atomic_int signal_cpu;           /* where the last of them ran, -1 unknown */
 	struct xev__list offloaded;      /* ACTIVE on a thread pool */
 	_Atomic(struct xev__completion *) remote_done; /* finished there (a stack) */
 	atomic_uint remote_busy;         /* pool tasks that may still touch the loop */
 	bool signal_handler_seen;        /* the signal handler may know this loop */
 	pthread_t run_thread;            /* in xev_loop_run, for debug checks */
+	/* Spinning before a wait (spin.c). */
+	bool news_last;                  /* the last wait ended with news from a thread */
+	uint8_t spin_shift;              /* spins in a row that found none in time */
+	uint16_t spin_skip;              /* waits left to go straight to sleep */
 	/* The backend's own state (xev__backend_state). */
 	union {
 		max_align_t align;
@@ -384,6 +389,11 @@ XEV__HIDDEN void xev__debug_check_thread(struct xev__loop *l, const char *fn);
 
 /* Loop internals (loop.c). */
 XEV__HIDDEN int64_t xev__clock_ns(void);
+/* spin.c: true when news from another thread came while the loop spun
+ * before a wait of timeout ns (-1: none), which then need not block. */
+XEV__HIDDEN bool xev__spin_for_news(struct xev__loop *l, int64_t timeout);
+/* For xev__loop_signal: where the signalling thread runs. */
+XEV__HIDDEN void xev__spin_note_signaller(struct xev__loop *l);
 XEV__HIDDEN void xev__add(struct xev__loop *l, struct xev__completion *c);
 XEV__HIDDEN void xev__complete(struct xev__loop *l, struct xev__completion *c, int result);
 XEV__HIDDEN void xev__prepare(struct xev__loop *l, struct xev__completion *c, enum xev__op op,

@@ -111,6 +111,7 @@ int xev_loop_init_with_options(xev_loop *loop, const xev_loop_options *opts)
 	l->pool = o->pool;
 	atomic_init(&l->sleeping, 0);
 	atomic_init(&l->async_pending, 0);
+	atomic_init(&l->signal_cpu, -1);
 	atomic_init(&l->remote_done, NULL);
 	atomic_init(&l->remote_busy, 0);
 
@@ -541,8 +542,9 @@ static void collect_events(struct xev__loop *l)
 {
 	l->now = xev__clock_ns();
 	expire_timers(l);
-	if (atomic_load_explicit(&l->async_pending, memory_order_relaxed) &&
-	    atomic_exchange(&l->async_pending, 0)) {
+	l->news_last = atomic_load_explicit(&l->async_pending, memory_order_relaxed) &&
+		       atomic_exchange(&l->async_pending, 0);
+	if (l->news_last) {
 		xev__async_scan(l);
 		xev__offload_drain(l);
 	}
@@ -552,11 +554,15 @@ static void collect_events(struct xev__loop *l)
  * Blocks in the backend.  `sleeping` tells other threads that a notify
  * must write the wake-up fd; while it is 0 they only set flags, which we
  * look at right after the wait, so an awake loop costs them no syscall.
+ * A loop fed by other threads may first spin for their news (spin.c):
+ * news found then makes the wait a poll that does not block.
  */
 static int wait_for_events(struct xev__loop *l, int64_t timeout)
 {
 	int rc;
 
+	if (timeout != 0 && xev__spin_for_news(l, timeout))
+		timeout = 0;
 	if (timeout != 0) {
 		atomic_store(&l->sleeping, 1);
 		if (atomic_load(&l->async_pending))
@@ -629,6 +635,7 @@ void xev__loop_signal(struct xev__loop *l)
 	 * wake-up is never written to a descriptor closed (or reused) under
 	 * it. */
 	atomic_fetch_add(&l->signalling, 1);
+	xev__spin_note_signaller(l);
 	if (atomic_exchange(&l->async_pending, 1) == 0 && atomic_load(&l->sleeping))
 		l->be->wake(l);
 	atomic_fetch_sub(&l->signalling, 1);

@@ -1,0 +1,115 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Spinning before sleeping.  Waking a thread through the kernel costs tens
+ * of microseconds on a virtual machine, more than most callbacks take.  A
+ * loop that is about to sleep while it waits for another thread (an async
+ * wait, work on a thread pool) and whose last wait ended with news from
+ * one watches its flag for up to SPIN_NS first.  When the news comes in
+ * that time, neither thread makes a system call: the notifier sees an
+ * awake loop and only sets the flag (loop.c, xev__loop_signal), and the
+ * loop goes on without having slept.
+ *
+ * Spinning must not cost more than it saves:
+ * - It lasts about what a sleep and a wake-up cost in CPU (some 18 us of
+ *   system time on the VM of bench/README), so that a spin in vain
+ *   costs at most twice what sleeping at once would have.
+ * - Only a loop fed by other threads spins, and only while they keep it
+ *   busy: a wait that ended without their news stops it.  A loop that
+ *   serves sockets, with an async watcher for the day it shuts down, never
+ *   spins.
+ * - Not when the thread that signalled last ran on this CPU: it cannot run
+ *   while we spin, so its news would only come when the scheduler preempts
+ *   the spin.  (Where the system does not say which CPU a thread runs on,
+ *   the back-off below is all there is.)
+ * - A spin that finds nothing in time, or finds the news only after the
+ *   spinner was preempted, doubles the number of waits that then sleep
+ *   without spinning, up to 1024; news found in time spins every wait
+ *   again.
+ */
+#include "internal.h"
+
+#include <sched.h>
+
+#define SPIN_NS 20000
+#define SPIN_SHIFT_MAX 10
+
+/* The CPU the caller runs on, -1 where the system does not say. */
+static int current_cpu(void)
+{
+#ifdef HAVE_SCHED_GETCPU
+	return sched_getcpu();
+#else
+	return -1;
+#endif
+}
+
+void xev__spin_note_signaller(struct xev__loop *l)
+{
+#ifdef HAVE_SCHED_GETCPU
+	atomic_store_explicit(&l->signal_cpu, current_cpu(), memory_order_relaxed);
+#else
+	(void)l;
+#endif
+}
+
+static bool shares_cpu_with_signaller(struct xev__loop *l)
+{
+	int cpu = current_cpu();
+	return cpu >= 0 && cpu == atomic_load_explicit(&l->signal_cpu, memory_order_relaxed);
+}
+
+static void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield");
+#endif
+}
+
+/* 1: news in time; 0: none; -1: news, but late: the spinner was preempted,
+ * most likely by the very thread it waited for. */
+static int news_within(struct xev__loop *l, int64_t budget)
+{
+	int64_t until = xev__clock_ns() + budget;
+
+	for (;;) {
+		for (int i = 0; i < 64; i++) {
+			if (atomic_load_explicit(&l->async_pending, memory_order_relaxed))
+				return xev__clock_ns() < until ? 1 : -1;
+			cpu_relax();
+		}
+		if (xev__clock_ns() >= until)
+			return 0;
+	}
+}
+
+static bool worth_spinning(struct xev__loop *l)
+{
+	if (!l->news_last || (!l->async_waits.head && !l->offloaded.head))
+		return false;
+	if (shares_cpu_with_signaller(l))
+		return false;
+	if (l->spin_skip > 0) {
+		l->spin_skip--;
+		return false;
+	}
+	return true;
+}
+
+bool xev__spin_for_news(struct xev__loop *l, int64_t timeout)
+{
+	int news;
+
+	if (!worth_spinning(l))
+		return false;
+	news = news_within(l, timeout > 0 && timeout < SPIN_NS ? timeout : SPIN_NS);
+	if (news > 0) {
+		l->spin_shift = 0;
+		return true;
+	}
+	if (l->spin_shift < SPIN_SHIFT_MAX)
+		l->spin_shift++;
+	l->spin_skip = (uint16_t)(1u << l->spin_shift);
+	return news < 0;
+}
