@@ -22,9 +22,10 @@
  *   the spin.  (Where the system does not say which CPU a thread runs on,
  *   the back-off below is all there is.)
  * - A spin that finds nothing in time, or finds the news only after the
- *   spinner was preempted, doubles the number of waits that then sleep
- *   without spinning, up to 1024; news found in time spins every wait
- *   again.
+ *   spinner was preempted (the clock jumped between two looks), doubles
+ *   the number of waits that then sleep without spinning, up to 1024;
+ *   news found while spinning spins every wait again.  News that was
+ *   there at once says nothing either way.
  */
 #include "internal.h"
 
@@ -32,6 +33,7 @@
 
 #define SPIN_NS 20000
 #define SPIN_SHIFT_MAX 10
+#define SPIN_GAP_NS 10000
 
 /* The CPU the caller runs on, -1 where the system does not say. */
 static int current_cpu(void)
@@ -67,20 +69,39 @@ static void cpu_relax(void)
 #endif
 }
 
-/* 1: news in time; 0: none; -1: news, but late: the spinner was preempted,
- * most likely by the very thread it waited for. */
-static int news_within(struct xev__loop *l, int64_t budget)
-{
-	int64_t until = xev__clock_ns() + budget;
+/* What a spin found. */
+enum spin_result {
+	SPIN_NOTHING,   /* no news within the budget */
+	SPIN_AT_ONCE,   /* news already there: the spin tells nothing */
+	SPIN_IN_TIME,   /* news while spinning: a sleep and a wake-up saved */
+	SPIN_LATE,      /* news, but the spinner was preempted meanwhile, most
+			 * likely by the very thread it waited for, which shares
+			 * its CPU: the spin only delayed that thread */
+};
 
-	for (;;) {
-		for (int i = 0; i < 64; i++) {
-			if (atomic_load_explicit(&l->async_pending, memory_order_relaxed))
-				return xev__clock_ns() < until ? 1 : -1;
+static enum spin_result news_within(struct xev__loop *l, int64_t budget)
+{
+	int64_t last = xev__clock_ns(), until = last + budget, now;
+	bool preempted = false;
+
+	for (bool first = true;; first = false) {
+		bool news = false;
+
+		for (int i = 0; i < 32 && !news; i++) {
+			news = atomic_load_explicit(&l->async_pending, memory_order_relaxed);
 			cpu_relax();
 		}
-		if (xev__clock_ns() >= until)
-			return 0;
+		now = xev__clock_ns();
+		/* Far longer between two looks at the clock than 32 pauses
+		 * take: the spinner did not run all along. */
+		preempted |= now - last > SPIN_GAP_NS;
+		last = now;
+		if (news && first)
+			return SPIN_AT_ONCE;
+		if (news)
+			return preempted || now >= until ? SPIN_LATE : SPIN_IN_TIME;
+		if (now >= until)
+			return SPIN_NOTHING;
 	}
 }
 
@@ -99,17 +120,19 @@ static bool worth_spinning(struct xev__loop *l)
 
 bool xev__spin_for_news(struct xev__loop *l, int64_t timeout)
 {
-	int news;
+	enum spin_result r;
 
 	if (!worth_spinning(l))
 		return false;
-	news = news_within(l, timeout > 0 && timeout < SPIN_NS ? timeout : SPIN_NS);
-	if (news > 0) {
+	r = news_within(l, timeout > 0 && timeout < SPIN_NS ? timeout : SPIN_NS);
+	if (r == SPIN_AT_ONCE)
+		return true;
+	if (r == SPIN_IN_TIME) {
 		l->spin_shift = 0;
 		return true;
 	}
 	if (l->spin_shift < SPIN_SHIFT_MAX)
 		l->spin_shift++;
 	l->spin_skip = (uint16_t)(1u << l->spin_shift);
-	return news < 0;
+	return r == SPIN_LATE;
 }

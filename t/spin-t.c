@@ -5,10 +5,11 @@
  * and, for news that comes late, the clock jumped past the spin's end.
  * Checked: who spins at all (only a loop whose last wait brought news and
  * that waits for other threads, not on the CPU of the thread that
- * signalled it); that news already there ends the spin at once; that a
- * spin lasts its budget, or the wait's timeout when shorter; and the
- * back-off: a spin without news in time makes the next 2, 4, ... 1024
- * waits sleep without spinning, and news in time undoes it.
+ * signalled it); that news already there ends the spin at once and
+ * changes nothing; that a spin lasts its budget, or the wait's timeout
+ * when shorter; and the back-off: a spin without news in time, or whose
+ * clock jumped (preempted), makes the next 2, 4, ... 1024 waits sleep
+ * without spinning, and news found while spinning undoes it.
  */
 #include "../lib/spin.c"
 
@@ -77,9 +78,11 @@ static void check_who_spins(void)
 
 	reset();
 	atomic_store(&L.async_pending, 1);
+	L.spin_shift = 3;
 	news = wait_once(-1, &spun);
 	ok(news && clock_calls == 2 && L.spin_skip == 0,
 	   "news already there ends the spin at its first look (%ld clock readings)", clock_calls);
+	ok(L.spin_shift == 3, "and leaves the back-off as it was (shift %u)", (unsigned)L.spin_shift);
 	reset();
 	news_at_call = 10;
 	news = wait_once(-1, &spun);
@@ -142,6 +145,14 @@ static void check_backoff(void)
 	news_jump = INT64_C(10000000);
 	ok(wait_once(-1, &spun) && L.spin_shift == 1 && L.spin_skip == 2,
 	   "late news (the spinner preempted) ends the wait's sleep but backs off");
+
+	reset();
+	/* A 15 us gap between two looks, the news still inside 20 us. */
+	news_at_call = 3;
+	jump_at_call = 4;
+	news_jump = 15000;
+	ok(wait_once(-1, &spun) && L.spin_shift == 1 && L.spin_skip == 2,
+	   "so does news within the budget after a gap between two looks at the clock");
 }
 
 static void check_same_cpu(void)
@@ -171,7 +182,7 @@ static void check_same_cpu(void)
 
 int main(void)
 {
-	plan(14);
+	plan(16);
 	check_who_spins();
 	check_budget();
 	check_backoff();
