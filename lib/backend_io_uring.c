@@ -76,8 +76,7 @@ static struct uring_state *uring_of(struct xev__loop *l)
 /* Tests take the older ring with XEV_URING_NO_DEFER=1. */
 static bool deferred_refused_by_env(void)
 {
-	const char *s = getenv("XEV_URING_NO_DEFER");
-	return s && *s && strcmp(s, "0") != 0;
+	return xev__env_flag("XEV_URING_NO_DEFER");
 }
 
 /* 0 and *flags_out, or -errno: the first set of flags the kernel takes. */

@@ -15,6 +15,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -389,11 +391,19 @@ XEV__HIDDEN void xev__debug_check_thread(struct xev__loop *l, const char *fn);
 
 /* Loop internals (loop.c). */
 XEV__HIDDEN int64_t xev__clock_ns(void);
+/* An environment switch: set, not empty and not "0". */
+static inline bool xev__env_flag(const char *name)
+{
+	const char *s = getenv(name);
+	return s && *s && strcmp(s, "0") != 0;
+}
 /* spin.c: true when news from another thread came while the loop spun
  * before a wait of timeout ns (-1: none), which then need not block. */
 XEV__HIDDEN bool xev__spin_for_news(struct xev__loop *l, int64_t timeout);
 /* For xev__loop_signal: where the signalling thread runs. */
 XEV__HIDDEN void xev__spin_note_signaller(struct xev__loop *l);
+/* For loop init: XEV_NO_SPIN turns spinning off. */
+XEV__HIDDEN void xev__spin_init(struct xev__loop *l);
 XEV__HIDDEN void xev__add(struct xev__loop *l, struct xev__completion *c);
 XEV__HIDDEN void xev__complete(struct xev__loop *l, struct xev__completion *c, int result);
 XEV__HIDDEN void xev__prepare(struct xev__loop *l, struct xev__completion *c, enum xev__op op,

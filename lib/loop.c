@@ -112,6 +112,7 @@ int xev_loop_init_with_options(xev_loop *loop, const xev_loop_options *opts)
 	atomic_init(&l->sleeping, 0);
 	atomic_init(&l->async_pending, 0);
 	atomic_init(&l->signal_cpu, -1);
+	xev__spin_init(l);
 	atomic_init(&l->remote_done, NULL);
 	atomic_init(&l->remote_busy, 0);
 

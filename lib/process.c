@@ -61,8 +61,7 @@ static int check_child(pid_t pid)
 /* Tests force the SIGCHLD path with XEV_NO_PIDFD=1. */
 static bool pidfd_refused_by_env(void)
 {
-	const char *s = getenv("XEV_NO_PIDFD");
-	return s && *s && strcmp(s, "0") != 0;
+	return xev__env_flag("XEV_NO_PIDFD");
 }
 
 #ifdef XEV_USE_PIDFD

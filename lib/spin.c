@@ -34,6 +34,13 @@
 #define SPIN_NS 20000
 #define SPIN_SHIFT_MAX 10
 #define SPIN_GAP_NS 10000
+#define SPIN_NEVER UINT8_MAX /* spin_shift of a loop that never spins */
+
+void xev__spin_init(struct xev__loop *l)
+{
+	if (xev__env_flag("XEV_NO_SPIN"))
+		l->spin_shift = SPIN_NEVER;
+}
 
 /* The CPU the caller runs on, -1 where the system does not say. */
 static int current_cpu(void)
@@ -107,6 +114,8 @@ static enum spin_result news_within(struct xev__loop *l, int64_t budget)
 
 static bool worth_spinning(struct xev__loop *l)
 {
+	if (l->spin_shift == SPIN_NEVER)
+		return false;
 	if (!l->news_last || (!l->async_waits.head && !l->offloaded.head))
 		return false;
 	if (shares_cpu_with_signaller(l))

@@ -9,7 +9,8 @@
  * changes nothing; that a spin lasts its budget, or the wait's timeout
  * when shorter; and the back-off: a spin without news in time, or whose
  * clock jumped (preempted), makes the next 2, 4, ... 1024 waits sleep
- * without spinning, and news found while spinning undoes it.
+ * without spinning, and news found while spinning undoes it; and
+ * XEV_NO_SPIN.
  */
 #include "../lib/spin.c"
 
@@ -180,12 +181,28 @@ static void check_same_cpu(void)
 #endif
 }
 
+static void check_env(void)
+{
+	bool spun;
+
+	reset();
+	setenv("XEV_NO_SPIN", "1", 1);
+	xev__spin_init(&L);
+	ok(!wait_once(-1, &spun) && !spun && L.spin_skip == 0, "XEV_NO_SPIN=1: the loop never spins");
+	reset();
+	setenv("XEV_NO_SPIN", "0", 1);
+	xev__spin_init(&L);
+	ok(!wait_once(-1, &spun) && spun, "XEV_NO_SPIN=0 leaves spinning on");
+	unsetenv("XEV_NO_SPIN");
+}
+
 int main(void)
 {
-	plan(16);
+	plan(18);
 	check_who_spins();
 	check_budget();
 	check_backoff();
 	check_same_cpu();
+	check_env();
 	return done_testing();
 }
