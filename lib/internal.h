@@ -294,7 +294,7 @@ struct xev__loop {
 	bool signal_handler_seen;        /* the signal handler may know this loop */
 	pthread_t run_thread;            /* in xev_loop_run, for debug checks */
 	/* Spinning before a wait (spin.c). */
-	bool news_last;                  /* the last wait ended with news from a thread */
+	bool news_last;                  /* the last look at the flag found news */
 	uint8_t spin_shift;              /* spins in a row that found none in time */
 	uint16_t spin_skip;              /* waits left to go straight to sleep */
 	/* The backend's own state (xev__backend_state). */

@@ -3,8 +3,9 @@
  * Spinning before sleeping.  Waking a thread through the kernel costs tens
  * of microseconds on a virtual machine, more than most callbacks take.  A
  * loop that is about to sleep while it waits for another thread (an async
- * wait, work on a thread pool) and whose last wait ended with news from
- * one watches its flag for up to SPIN_NS first.  When the news comes in
+ * wait, work on a thread pool), and whose last look at its flag found news
+ * from one (loop.c, collect_events), watches the flag for up to SPIN_NS
+ * first.  When the news comes in
  * that time, neither thread makes a system call: the notifier sees an
  * awake loop and only sets the flag (loop.c, xev__loop_signal), and the
  * loop goes on without having slept.
