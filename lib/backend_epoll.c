@@ -55,9 +55,24 @@ static int epoll_probe(void)
 	return 0;
 }
 
+/*
+ * An eventfd wake-up is registered edge-triggered and never read: every
+ * write to it queues an event of its own, and its counter would take
+ * centuries of writes to fill, so a read after each wake-up would only
+ * cost a system call.  A pipe must be drained, or it fills and its writes
+ * stop making events.
+ */
+#ifdef XEV_USE_EVENTFD
+#define WAKE_EVENTS (EPOLLIN | EPOLLET)
+#define WAKE_NEEDS_DRAIN false
+#else
+#define WAKE_EVENTS EPOLLIN
+#define WAKE_NEEDS_DRAIN true
+#endif
+
 static int add_wake_fd(struct xev__loop *l, int epfd)
 {
-	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = WAKE_DATA };
+	struct epoll_event ev = { .events = WAKE_EVENTS, .data.u64 = WAKE_DATA };
 	int fd = epoll_of(l)->core.wake.rfd;
 	return XEV__SYS(EPOLL_CTL, epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev)) < 0 ? -errno : 0;
 }
@@ -205,7 +220,8 @@ static int epoll_wait_backend(struct xev__loop *l, int64_t timeout_ns)
 		struct xev__fdslot *s;
 
 		if (d == WAKE_DATA) {
-			xev__wakeup_drain(&e->core.wake);
+			if (WAKE_NEEDS_DRAIN)
+				xev__wakeup_drain(&e->core.wake);
 			continue;
 		}
 		s = xev__rd_slot(l, fd);
