@@ -64,10 +64,8 @@ static int epoll_probe(void)
  */
 #ifdef XEV_USE_EVENTFD
 #define WAKE_EVENTS (EPOLLIN | EPOLLET)
-#define WAKE_NEEDS_DRAIN false
 #else
 #define WAKE_EVENTS EPOLLIN
-#define WAKE_NEEDS_DRAIN true
 #endif
 
 static int add_wake_fd(struct xev__loop *l, int epfd)
@@ -220,7 +218,7 @@ static int epoll_wait_backend(struct xev__loop *l, int64_t timeout_ns)
 		struct xev__fdslot *s;
 
 		if (d == WAKE_DATA) {
-			if (WAKE_NEEDS_DRAIN)
+			if (!(WAKE_EVENTS & EPOLLET))
 				xev__wakeup_drain(&e->core.wake);
 			continue;
 		}

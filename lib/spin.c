@@ -55,11 +55,7 @@ static int current_cpu(void)
 
 void xev__spin_note_signaller(struct xev__loop *l)
 {
-#ifdef HAVE_SCHED_GETCPU
 	atomic_store_explicit(&l->signal_cpu, current_cpu(), memory_order_relaxed);
-#else
-	(void)l;
-#endif
 }
 
 static bool shares_cpu_with_signaller(struct xev__loop *l)
