@@ -35,6 +35,10 @@ struct xev__backend {
 		      struct xev__completion *canceller);
 	/* Interrupts a wait from another thread (or a signal handler). */
 	void (*wake)(struct xev__loop *l);
+	/* Optional: true when nothing is queued for the kernel nor held by
+	 * it that a wait could report, so the loop may sleep without the
+	 * backend (futex.c) until another thread, a signal or a timer. */
+	bool (*idle)(struct xev__loop *l);
 	/* Optional: waits in the kernel for process pid to end (kqueue's
 	 * EVFILT_PROC), then completes c with 0; the loop reaps.  c is ACTIVE
 	 * until then and is stopped by .cancel, taken back by .deinit. */
@@ -176,6 +180,8 @@ XEV__HIDDEN int xev__rd_check_pollable(int fd);
  * the receives it completes during this wait.
  */
 XEV__HIDDEN bool xev__rd_skip_poll(struct xev__loop *l, int64_t timeout_ns);
+/* The idle hook of a readiness backend: no operation is parked. */
+XEV__HIDDEN bool xev__rd_idle(struct xev__loop *l);
 /*
  * For an edge-triggered backend's wait (epoll, kqueue), after
  * xev__rd_skip_poll: while a slot is stuck its fd is reported once per

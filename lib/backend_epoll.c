@@ -241,4 +241,5 @@ const struct xev__backend xev__backend_epoll = {
 	.submit = xev__rd_submit,
 	.cancel = xev__rd_cancel,
 	.wake = xev__rd_wake,
+	.idle = xev__rd_idle,
 };

@@ -561,6 +561,14 @@ static void uring_wake(struct xev__loop *l)
 	xev__wakeup_signal(&uring_of(l)->wake);
 }
 
+/* The wake-up's own poll aside, the ring holds nothing and has nothing
+ * to hand in or out. */
+static bool uring_idle(struct xev__loop *l)
+{
+	struct uring_state *u = uring_of(l);
+	return u->inflight == 0 && u->wake_armed && !io_uring_sq_ready(&u->ring) && !io_uring_cq_ready(&u->ring);
+}
+
 const struct xev__backend xev__backend_io_uring = {
 	.id = XEV_BACKEND_IO_URING,
 	.probe = uring_probe,
@@ -570,4 +578,5 @@ const struct xev__backend xev__backend_io_uring = {
 	.submit = uring_submit,
 	.cancel = uring_cancel,
 	.wake = uring_wake,
+	.idle = uring_idle,
 };

@@ -302,4 +302,5 @@ const struct xev__backend xev__backend_poll = {
 	.submit = xev__rd_submit,
 	.cancel = xev__rd_cancel,
 	.wake = xev__rd_wake,
+	.idle = xev__rd_idle,
 };

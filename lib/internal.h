@@ -284,7 +284,7 @@ struct xev__loop {
 	int64_t expire_now;
 	uint64_t expire_seq;
 	xev_threadpool *pool;
-	atomic_int sleeping;             /* blocked (or about to block) in the kernel */
+	atomic_int sleeping;             /* XEV__SLEEP_*: where the loop blocks, if it does */
 	atomic_int async_pending;        /* a watcher was notified or pool work finished */
 	atomic_int signalling;           /* other threads inside xev__loop_signal */
 	atomic_int signal_cpu;           /* where the last of them ran, -1 unknown */
@@ -297,6 +297,7 @@ struct xev__loop {
 	bool news_last;                  /* the last look at the flag found news */
 	uint8_t spin_shift;              /* spins in a row that found none in time */
 	uint16_t spin_skip;              /* waits left to go straight to sleep */
+	bool futex_ok;                   /* may sleep on a futex (futex.c) */
 	/* The backend's own state (xev__backend_state). */
 	union {
 		max_align_t align;
@@ -304,6 +305,14 @@ struct xev__loop {
 	} b;
 };
 #define XEV__LOOP_MAGIC 0x7865766cu /* "xevl" */
+
+/* Where a loop's thread sleeps (loop.sleeping), so that a notifier knows
+ * how to wake it. */
+enum {
+	XEV__SLEEP_AWAKE = 0,
+	XEV__SLEEP_BACKEND, /* in the backend's wait: its wake hook */
+	XEV__SLEEP_FUTEX,   /* on async_pending (futex.c) */
+};
 
 /* The real types fit in the public ones. */
 _Static_assert(sizeof(struct xev__loop) <= sizeof(xev_loop), "xev_loop too small");
@@ -404,6 +413,10 @@ XEV__HIDDEN bool xev__spin_for_news(struct xev__loop *l, int64_t timeout);
 XEV__HIDDEN void xev__spin_note_signaller(struct xev__loop *l);
 /* For loop init: XEV_NO_SPIN turns spinning off. */
 XEV__HIDDEN void xev__spin_init(struct xev__loop *l);
+/* futex.c: sleep while *word is 0, at most timeout_ns (-1: no limit);
+ * wake a thread sleeping so.  Linux only (XEV_USE_FUTEX). */
+XEV__HIDDEN void xev__futex_wait(atomic_int *word, int64_t timeout_ns);
+XEV__HIDDEN void xev__futex_wake(atomic_int *word);
 XEV__HIDDEN void xev__add(struct xev__loop *l, struct xev__completion *c);
 XEV__HIDDEN void xev__complete(struct xev__loop *l, struct xev__completion *c, int result);
 XEV__HIDDEN void xev__prepare(struct xev__loop *l, struct xev__completion *c, enum xev__op op,

@@ -109,7 +109,8 @@ int xev_loop_init_with_options(xev_loop *loop, const xev_loop_options *opts)
 
 	memset(l, 0, sizeof(*l));
 	l->pool = o->pool;
-	atomic_init(&l->sleeping, 0);
+	atomic_init(&l->sleeping, XEV__SLEEP_AWAKE);
+	l->futex_ok = !xev__env_flag("XEV_NO_FUTEX");
 	atomic_init(&l->async_pending, 0);
 	atomic_init(&l->signal_cpu, -1);
 	xev__spin_init(l);
@@ -551,26 +552,49 @@ static void collect_events(struct xev__loop *l)
 	}
 }
 
+/* Nothing the backend could report is pending: only other threads,
+ * signals or the clock can end this wait, and a futex is the cheaper
+ * sleep for that (futex.c).  The backend's wait is skipped then, which is
+ * why its idle hook must count everything it would report. */
+static bool sleep_on_futex(struct xev__loop *l)
+{
+#ifdef XEV_USE_FUTEX
+	return l->futex_ok && l->be->idle && l->be->idle(l);
+#else
+	(void)l;
+	return false;
+#endif
+}
+
 /*
- * Blocks in the backend.  `sleeping` tells other threads that a notify
- * must write the wake-up fd; while it is 0 they only set flags, which we
- * look at right after the wait, so an awake loop costs them no syscall.
+ * Blocks in the backend, or on a futex when the backend has nothing to
+ * report.  `sleeping` tells other threads which wake-up a notify must
+ * send; while the loop is awake they only set flags, which we look at
+ * right after the wait, so an awake loop costs them no syscall.
  * A loop fed by other threads may first spin for their news (spin.c):
  * news found then makes the wait a poll that does not block.
  */
 static int wait_for_events(struct xev__loop *l, int64_t timeout)
 {
-	int rc;
+	bool in_backend = true;
+	int rc = 0;
 
 	if (timeout != 0 && xev__spin_for_news(l, timeout))
 		timeout = 0;
 	if (timeout != 0) {
-		atomic_store(&l->sleeping, 1);
-		if (atomic_load(&l->async_pending))
+		int where = sleep_on_futex(l) ? XEV__SLEEP_FUTEX : XEV__SLEEP_BACKEND;
+
+		atomic_store(&l->sleeping, where);
+		if (atomic_load(&l->async_pending)) {
 			timeout = 0;
+		} else if (where == XEV__SLEEP_FUTEX) {
+			xev__futex_wait(&l->async_pending, timeout);
+			in_backend = false;
+		}
 	}
-	rc = l->be->wait(l, timeout);
-	atomic_store_explicit(&l->sleeping, 0, memory_order_relaxed);
+	if (in_backend)
+		rc = l->be->wait(l, timeout);
+	atomic_store_explicit(&l->sleeping, XEV__SLEEP_AWAKE, memory_order_relaxed);
 	collect_events(l);
 	return rc == -EINTR ? 0 : rc;
 }
@@ -626,6 +650,22 @@ int xev_loop_run(xev_loop *loop, xev_run_mode_t mode)
 	return rc;
 }
 
+static void wake_sleeper(struct xev__loop *l)
+{
+	switch (atomic_load(&l->sleeping)) {
+	case XEV__SLEEP_BACKEND:
+		l->be->wake(l);
+		break;
+#ifdef XEV_USE_FUTEX
+	case XEV__SLEEP_FUTEX:
+		xev__futex_wake(&l->async_pending);
+		break;
+#endif
+	default:
+		break;
+	}
+}
+
 /* Another thread has news for l: whoever flips async_pending from 0 wakes
  * the loop if it sleeps; the loop re-checks the flag after announcing its
  * sleep, so an awake loop costs the caller no system call. */
@@ -637,8 +677,8 @@ void xev__loop_signal(struct xev__loop *l)
 	 * it. */
 	atomic_fetch_add(&l->signalling, 1);
 	xev__spin_note_signaller(l);
-	if (atomic_exchange(&l->async_pending, 1) == 0 && atomic_load(&l->sleeping))
-		l->be->wake(l);
+	if (atomic_exchange(&l->async_pending, 1) == 0)
+		wake_sleeper(l);
 	atomic_fetch_sub(&l->signalling, 1);
 }
 

@@ -127,6 +127,11 @@ bool xev__rd_skip_poll(struct xev__loop *l, int64_t timeout_ns)
 	return timeout_ns == 0 && rd->parked == 0;
 }
 
+bool xev__rd_idle(struct xev__loop *l)
+{
+	return xev__rd(l)->parked == 0;
+}
+
 /* The slot of fd, growing the table (by doubling) to reach it. */
 static struct xev__fdslot *slot_of(struct xev__loop *l, int fd)
 {
