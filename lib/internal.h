@@ -413,10 +413,14 @@ XEV__HIDDEN bool xev__spin_for_news(struct xev__loop *l, int64_t timeout);
 XEV__HIDDEN void xev__spin_note_signaller(struct xev__loop *l);
 /* For loop init: XEV_NO_SPIN turns spinning off. */
 XEV__HIDDEN void xev__spin_init(struct xev__loop *l);
+#ifdef XEV_USE_FUTEX
 /* futex.c: sleep while *word is 0, at most timeout_ns (-1: no limit);
- * wake a thread sleeping so.  Linux only (XEV_USE_FUTEX). */
+ * wake a thread sleeping so.  Linux only: declared only where built, so
+ * that a use outside #ifdef XEV_USE_FUTEX fails to compile, not to link
+ * (and only in builds without optimisation). */
 XEV__HIDDEN void xev__futex_wait(atomic_int *word, int64_t timeout_ns);
 XEV__HIDDEN void xev__futex_wake(atomic_int *word);
+#endif
 XEV__HIDDEN void xev__add(struct xev__loop *l, struct xev__completion *c);
 XEV__HIDDEN void xev__complete(struct xev__loop *l, struct xev__completion *c, int result);
 XEV__HIDDEN void xev__prepare(struct xev__loop *l, struct xev__completion *c, enum xev__op op,

@@ -587,10 +587,13 @@ static int wait_for_events(struct xev__loop *l, int64_t timeout)
 		atomic_store(&l->sleeping, where);
 		if (atomic_load(&l->async_pending)) {
 			timeout = 0;
-		} else if (where == XEV__SLEEP_FUTEX) {
+		}
+#ifdef XEV_USE_FUTEX
+		else if (where == XEV__SLEEP_FUTEX) {
 			xev__futex_wait(&l->async_pending, timeout);
 			in_backend = false;
 		}
+#endif
 	}
 	if (in_backend)
 		rc = l->be->wait(l, timeout);
