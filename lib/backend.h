@@ -193,7 +193,12 @@ XEV__HIDDEN bool xev__rd_idle(struct xev__loop *l);
  * unwatched.  Returns timeout_ns capped by the next recheck.  (poll looks
  * again as often, its own way.)
  */
-XEV__HIDDEN int64_t xev__rd_recheck_stuck(struct xev__loop *l, int64_t timeout_ns);
+XEV__HIDDEN int64_t xev__rd_recheck_stuck_slow(struct xev__loop *l, int64_t timeout_ns);
+static inline int64_t xev__rd_recheck_stuck(struct xev__loop *l, int64_t timeout_ns)
+{
+	/* Inline: every wait asks, and almost never is a slot stuck. */
+	return XEV__LIKELY(!xev__rd(l)->any_stuck) ? timeout_ns : xev__rd_recheck_stuck_slow(l, timeout_ns);
+}
 #define XEV__STUCK_RECHECK_MS 10
 /* The kernel forgot every registration (epoll's rebuild): watch again
  * what has operations parked. */

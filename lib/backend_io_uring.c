@@ -7,6 +7,15 @@
  * Every fd operation is one SQE whose user_data is its completion; the
  * kernel holds it until its CQE is reaped.
  *
+ * Sends may instead be made at once with send(2), as the readiness
+ * backends make them (direct_send), where the ring costs more: a send in
+ * the ring finishes during the enter that was to sleep, which then
+ * returns at once to hand its completion over, and the loop enters again
+ * to sleep.  A request-response loop (an echo, a ping-pong) paid two
+ * enters and an io_uring request per turn where one send(2) and one enter
+ * do.  Where the enter had other work that finished at once (a loop
+ * talking to itself), the send rode along for free, and the ring stays.
+ *
  * Where the kernel has them (6.1), the ring is single-issuer with deferred
  * task work: completions are run when this loop enters the kernel to wait,
  * in one batch, instead of interrupting it as they happen.  Such a ring
@@ -39,9 +48,18 @@ struct uring_state {
 	bool send_addr_refused;  /* the kernel wants sendmsg for every message */
 	bool single_issuer;      /* only the owner may enter the kernel */
 	bool enabled;            /* by the first run; owner is its thread */
+	/* Sends made at once (direct_send): */
+	bool direct;             /* sends cut waits short: make them at once */
+	bool direct_spent;       /* this tick's send tried at once already */
+	bool ring_sends;         /* XEV_URING_RING_SENDS: never at once */
+	bool writers_queued;     /* a send or write is in the SQ, not yet submitted */
+	bool reaped_writer;      /* the last reap had a send's or write's CQE */
+	bool reaped_other;       /* and one of anything else */
+	uint8_t probe;           /* sends made at once since the ring was tried */
 	uint64_t owner;          /* this_thread() of the owner */
 	uint32_t entries;        /* asked for, to set the ring up again */
 	uint32_t inflight;       /* completions the kernel holds */
+	uint32_t writers;        /* of those, sends and writes */
 	struct xev__list active; /* those completions */
 };
 XEV__STATE_FITS(struct uring_state);
@@ -174,6 +192,12 @@ static int uring_init(struct xev__loop *l, const struct xev__options *o)
 	u->wake_by_read = false;
 	u->send_addr_refused = !kernel_sends_to_address(&u->ring);
 	u->inflight = 0;
+	u->writers = 0;
+	u->writers_queued = false;
+	u->direct = false;
+	u->direct_spent = false;
+	u->probe = 0;
+	u->ring_sends = xev__env_flag("XEV_URING_RING_SENDS");
 	u->active.head = u->active.tail = NULL;
 	return 0;
 }
@@ -223,6 +247,14 @@ static struct io_uring_sqe *get_sqe(struct uring_state *u)
 	return sqe;
 }
 
+/* Sends and writes keep their order on a stream: one tried at once must
+ * not overtake one the ring still holds.  By op, not xev__io_kind: the
+ * ring holds cancellations too, which have no fd operation. */
+static bool is_writer(const struct xev__completion *c)
+{
+	return c->op == XEV__OP_SEND || c->op == XEV__OP_SENDMSG || c->op == XEV__OP_WRITE;
+}
+
 /* The completion a CQE finishes, which the kernel no longer holds; NULL
  * for our own requests and liburing's timeout (old kernels). */
 static struct xev__completion *completion_of(struct uring_state *u, struct io_uring_cqe *cqe)
@@ -239,6 +271,8 @@ static struct xev__completion *completion_of(struct uring_state *u, struct io_ur
 	c = (struct xev__completion *)(uintptr_t)cqe->user_data;
 	xev__list_unlink(&u->active, c);
 	u->inflight--;
+	if (is_writer(c))
+		u->writers--;
 	return c;
 }
 
@@ -408,12 +442,53 @@ static void hold(struct uring_state *u, struct xev__completion *c)
 	c->state = XEV__ACTIVE;
 	xev__list_push(&u->active, c);
 	u->inflight++;
+	if (is_writer(c)) {
+		u->writers++;
+		u->writers_queued = true;
+	}
+}
+
+/* Every so many sends made at once, one goes through the ring again, to
+ * see whether it would still cut the wait short (sends_cut_wait). */
+#define DIRECT_PROBE 64
+
+/*
+ * Where sends cut the loop's waits short, the first send of a tick is
+ * tried at once, while the ring holds no send or write (it would be
+ * overtaken): a socket usually has room.  Only the first: a burst of
+ * sends costs the ring one enter, and as many send(2) calls would cost
+ * more.  MSG_WAITALL stays with the ring, which retries a partial send
+ * where send(2) would return it.  true: finished (c completes with its
+ * result); false: the ring's (no room, -EAGAIN).
+ */
+static bool direct_send(struct xev__loop *l, struct xev__completion *c)
+{
+	struct uring_state *u = uring_of(l);
+	int r;
+
+	if (!u->direct || (c->op != XEV__OP_SEND && c->op != XEV__OP_SENDMSG) || u->direct_spent ||
+	    u->writers > 0 || (c->u.io.flags & MSG_WAITALL))
+		return false;
+	if (++u->probe == DIRECT_PROBE) {
+		u->probe = 0;
+		return false;
+	}
+	u->direct_spent = true;
+	r = xev__io_perform(c);
+	if (r == -EAGAIN)
+		return false;
+	xev__complete(l, c, r);
+	return true;
 }
 
 static void uring_submit(struct xev__loop *l, struct xev__completion *c)
 {
 	struct uring_state *u = uring_of(l);
-	struct io_uring_sqe *sqe = get_sqe(u);
+	struct io_uring_sqe *sqe;
+
+	if (direct_send(l, c))
+		return;
+	sqe = get_sqe(u);
 
 	if (!sqe) {
 		xev__complete(l, c, -EBUSY);
@@ -480,6 +555,10 @@ static void reap(struct xev__loop *l)
 		struct xev__completion *c = completion_of(u, cqe);
 
 		seen++;
+		if (c && is_writer(c))
+			u->reaped_writer = true;
+		else
+			u->reaped_other = true;
 		if (XEV__UNLIKELY(c && cqe->res == -EINVAL && (c->flags & F_SENT_TO_ADDRESS))) {
 			u->send_addr_refused = true;
 			uring_submit(l, c);
@@ -528,10 +607,24 @@ static int hand_over(struct xev__loop *l)
 	return own(u);
 }
 
+/*
+ * After a wait that submitted sends or writes: did they cut it short?
+ * They did when their completions were all it returned, and the loop
+ * will enter again to sleep; a send made at once would have let this
+ * enter sleep.  When other completions came too, the sends rode along
+ * for free, and making them at once would only add system calls.
+ */
+static void sends_cut_wait(struct uring_state *u, bool submitted_writers)
+{
+	if (submitted_writers && !u->ring_sends)
+		u->direct = u->reaped_writer && !u->reaped_other;
+}
+
 static int uring_wait(struct xev__loop *l, int64_t timeout_ns)
 {
 	struct uring_state *u = uring_of(l);
 	struct io_uring_cqe *cqe;
+	bool submitted_writers = u->writers_queued;
 	int rc;
 
 	rc = XEV__UNLIKELY(!may_enter(u)) ? hand_over(l) : own(u);
@@ -550,7 +643,12 @@ static int uring_wait(struct xev__loop *l, int64_t timeout_ns)
 		};
 		rc = XEV__SYS_NEG(URING_ENTER, io_uring_submit_and_wait_timeout(&u->ring, &cqe, 1, &ts, NULL));
 	}
+	u->writers_queued = false;
+	u->reaped_writer = u->reaped_other = false;
 	reap(l);
+	if (timeout_ns != 0)
+		sends_cut_wait(u, submitted_writers);
+	u->direct_spent = false;
 	if (rc == -ETIME || rc == -EINTR || rc == -EAGAIN || rc == -EBUSY)
 		rc = 0;
 	return rc < 0 ? rc : 0;

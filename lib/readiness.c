@@ -549,13 +549,11 @@ static bool rewatch_stuck(struct xev__loop *l)
 	return any;
 }
 
-int64_t xev__rd_recheck_stuck(struct xev__loop *l, int64_t timeout_ns)
+int64_t xev__rd_recheck_stuck_slow(struct xev__loop *l, int64_t timeout_ns)
 {
 	struct xev__rd *rd = xev__rd(l);
 	int64_t now, until;
 
-	if (XEV__LIKELY(!rd->any_stuck))
-		return timeout_ns;
 	now = xev__clock_ns();
 	if (now >= rd->stuck_at) {
 		rd->any_stuck = rewatch_stuck(l);

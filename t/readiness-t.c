@@ -45,7 +45,7 @@
 #endif
 
 #define GLOBAL_CHECKS 0
-#define PER_BACKEND 24
+#define PER_BACKEND 27
 
 static double thread_cpu_ms(void)
 {
@@ -562,8 +562,10 @@ static void check_self_ping(xev_backend b, const char *bn)
 			   "receives)",
 			   bn, (unsigned long long)waits, (unsigned long long)recvs);
 		else
-			ok(waits <= PINGS + 8, "%s: ... entering the kernel once per round trip (%llu)", bn,
-			   (unsigned long long)waits);
+			ok(waits <= PINGS + 8 && xev__fault_calls(XEV__FS_SEND) == 0,
+			   "%s: ... entering the kernel once per round trip, each send riding along in the ring "
+			   "(%llu enters, %llu sends by send(2))",
+			   bn, (unsigned long long)waits, (unsigned long long)xev__fault_calls(XEV__FS_SEND));
 	}
 #else
 	(void)readiness;
@@ -767,6 +769,107 @@ static void check_busy_still_looks(xev_backend b, const char *bn)
 	tl_deinit(&t);
 }
 
+#ifdef XEV_FAULT_INJECTION
+/* A receive that waits on s[0] and a send on it, run once: the send's
+ * completion is all the wait returns (on io_uring, the sign that sends
+ * cut its waits short).  Then one more send, counted. */
+static void send_after_cut_wait(struct tl *t, int s[2], struct tl_op *waiting, uint64_t *waits,
+				uint64_t *sends, struct tl_rec *r)
+{
+	struct tl_op first, o;
+	char buf[8];
+
+	tl_op_init(waiting);
+	tl_op_init(&first);
+	xev_recv(&t->loop, &waiting->c, s[0], buf, sizeof buf, 0, &waiting->r, tl_rec_cb);
+	xev_send(&t->loop, &first.c, s[0], "cut", 3, 0, &first.r, tl_rec_cb);
+	WAIT_FOR(t, first.r.calls);
+	xev__fault_set(NULL);
+	tl_op_init(&o);
+	xev_send(&t->loop, &o.c, s[0], "ping", 4, 0, &o.r, tl_rec_cb);
+	xev_loop_run(&t->loop, XEV_RUN_NO_WAIT);
+	*waits = waits_made();
+	*sends = xev__fault_calls(XEV__FS_SEND);
+	*r = o.r;
+}
+#endif
+
+/* Sends are tried at once with send(2) on every backend, and on io_uring
+ * too where sends cut its waits short (a request-response loop): one that
+ * finds room then costs no wait and no request in the ring.  On io_uring,
+ * not while the ring holds a send, which a send made at once would
+ * overtake; not where the sends ride along with other work (a loop
+ * talking to itself, check_self_ping); and not at all with
+ * XEV_URING_RING_SENDS. */
+static void check_send_at_once(xev_backend b, const char *bn)
+{
+#ifdef XEV_FAULT_INJECTION
+	struct tl t;
+	struct tl_op waiting, held, next;
+	struct tl_rec r;
+	char sink[65536];
+	int s[2];
+	uint64_t waits, sends;
+
+	tl_init(&t, b, NULL);
+	make_socketpair(s);
+	send_after_cut_wait(&t, s, &waiting, &waits, &sends, &r);
+	/* A readiness backend polls once, without blocking, for the receive
+	 * parked; io_uring need not enter the kernel at all. */
+	ok(r.calls == 1 && r.result == 4 && waits == (tap_caps(b) & XEV__CAP_READINESS ? 1u : 0u) && sends == 1,
+	   "%s: a send with room is made at once by send(2), not in a wait (%d calls, result %d, %llu waits, "
+	   "%llu sends)",
+	   bn, r.calls, r.result, (unsigned long long)waits, (unsigned long long)sends);
+	if (tap_caps(b) & XEV__CAP_READINESS) {
+		skip(2, "a readiness backend makes every send at once, in order (check_two_sends)");
+		goto out;
+	}
+	/* A send the ring holds: no room when it was tried at once. */
+	while (recv(s[1], sink, sizeof sink, MSG_DONTWAIT) > 0)
+		;
+	fill(s[0], 1);
+	tl_op_init(&held);
+	xev_send(&t.loop, &held.c, s[0], "A", 1, 0, &held.r, tl_rec_cb);
+	xev_loop_run(&t.loop, XEV_RUN_NO_WAIT);
+	while (recv(s[1], sink, sizeof sink, MSG_DONTWAIT) > 0)
+		;
+	sends = xev__fault_calls(XEV__FS_SEND);
+	tl_op_init(&next);
+	xev_send(&t.loop, &next.c, s[0], "B", 1, 0, &next.r, tl_rec_cb);
+	xev_loop_run(&t.loop, XEV_RUN_NO_WAIT);
+	sends = xev__fault_calls(XEV__FS_SEND) - sends;
+	WAIT_FOR(&t, held.r.calls && next.r.calls);
+	ok(held.r.calls == 1 && sends == 0 && held.r.result == 1 && next.r.result == 1,
+	   "%s: while the ring holds a send, the next is not tried at once (%llu sends; results %d, %d)", bn,
+	   (unsigned long long)sends, held.r.result, next.r.result);
+	{
+		struct tl t2;
+		struct tl_op w2;
+		int s2[2];
+
+		setenv("XEV_URING_RING_SENDS", "1", 1);
+		tl_init(&t2, b, NULL);
+		unsetenv("XEV_URING_RING_SENDS");
+		make_socketpair(s2);
+		send_after_cut_wait(&t2, s2, &w2, &waits, &sends, &r);
+		ok(r.calls == 1 && r.result == 4 && sends == 0 && waits == 1,
+		   "%s: ... and with XEV_URING_RING_SENDS=1 every send goes through the ring (%d, %llu sends, "
+		   "%llu waits)",
+		   bn, r.result, (unsigned long long)sends, (unsigned long long)waits);
+		close(s2[0]);
+		close(s2[1]);
+		tl_deinit(&t2);
+	}
+out:
+	close(s[0]);
+	close(s[1]);
+	tl_deinit(&t);
+#else
+	(void)b, (void)bn;
+	skip(3, "system calls are counted in a fault-injection build only");
+#endif
+}
+
 static void check_backend(xev_backend b, const char *bn)
 {
 	check_two_reads(b, bn);   /* 4 */
@@ -780,6 +883,7 @@ static void check_backend(xev_backend b, const char *bn)
 	check_sleepy_socket(b, bn); /* 1 */
 	check_busy_still_looks(b, bn); /* 1 */
 	check_stuck_tries_fail(b, bn); /* 1 */
+	check_send_at_once(b, bn); /* 3 */
 }
 
 int main(void)
