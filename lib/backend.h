@@ -101,12 +101,20 @@ struct xev__fdslot {
 	/* The last receive found its data while the loop was busy (it had
 	 * callbacks to run): the next one is tried before it is parked. */
 	bool recv_first;
+	/* Edge-triggered (readiness.c, "edge"): registered so that the kernel
+	 * reports new data only, for a TCP socket whose receives keep
+	 * emptying it. */
+	bool edge;
+	bool tcp;                 /* a TCP socket, seen when first watched for a receive */
+	uint8_t shorts;           /* receives in a row that emptied the socket */
+	uint8_t edge_after;       /* how many it takes; doubles each time edge ends */
 };
 
 struct xev__rd_hooks {
 	/*
 	 * Makes the kernel report fd when any of `want` (never 0) is ready:
-	 * level-triggered, or once per call when s->stuck.  s->mask and
+	 * level-triggered, or once per call when s->stuck, or on new data
+	 * when s->edge (edge_ok).  s->mask and
 	 * s->registered say what it was told before; `fresh` means fd may have
 	 * been closed and reused since (a new operation on an idle slot), so
 	 * what the kernel holds for it may be stale or gone.  0, or a negative
@@ -122,6 +130,10 @@ struct xev__rd_hooks {
 	/* The poll(2) bits it can wait for; 0: all.  An xev_poll for none of
 	 * them ends with -EOPNOTSUPP. */
 	uint32_t watchable;
+	/* watch() honours s->edge: reports new data only (EPOLLET), with
+	 * urgent data, the peer's shutdown, errors and hang-ups (POLLPRI,
+	 * POLLRDHUP, POLLERR, POLLHUP) among them. */
+	bool edge_ok;
 };
 
 /* The first member of every readiness backend's state. */

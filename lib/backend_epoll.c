@@ -12,7 +12,8 @@
  * generation comes from a file whose fd was closed while a duplicate kept
  * it open.  It cannot be removed by fd number, so the epoll set is
  * rebuilt.  A stuck slot (an error no operation clears) is registered
- * edge-triggered, so that it is reported once per EPOLL_CTL_MOD.
+ * edge-triggered, so that it is reported once per EPOLL_CTL_MOD; so is a
+ * TCP socket whose receives keep emptying it (readiness.c).
  */
 #include "backend.h"
 
@@ -80,9 +81,13 @@ static uint64_t event_data(int fd, uint32_t gen)
 	return (uint32_t)fd | (uint64_t)gen << 32;
 }
 
+/* An edge-triggered slot (readiness.c) also hears of urgent data and of
+ * the peer's shutdown, which end edge-triggering. */
+#define EDGE_EVENTS (EPOLLET | EPOLLPRI | EPOLLRDHUP)
+
 static int ctl(struct xev__loop *l, int op, int fd, struct xev__fdslot *s, uint32_t mask)
 {
-	struct epoll_event ev = { .events = mask | (s->stuck ? EPOLLET : 0),
+	struct epoll_event ev = { .events = mask | (s->edge ? EDGE_EVENTS : s->stuck ? EPOLLET : 0),
 				  .data.u64 = event_data(fd, s->priv) };
 	return XEV__SYS(EPOLL_CTL, epoll_ctl(epoll_of(l)->epfd, op, fd, &ev)) < 0 ? -errno : 0;
 }
@@ -114,6 +119,9 @@ static void epoll_unwatch(struct xev__loop *l, int fd, struct xev__fdslot *s)
 static const struct xev__rd_hooks epoll_hooks = {
 	.watch = epoll_watch,
 	.unwatch = epoll_unwatch,
+#ifdef POLLRDHUP
+	.edge_ok = true, /* readiness.c needs to hear of the peer's shutdown */
+#endif
 };
 
 static int epoll_init(struct xev__loop *l, const struct xev__options *o)

@@ -33,10 +33,21 @@
  *   of its own while what it waits for was already there.
  * - xev_close forgets the fd: what waits on it can never be woken, so it
  *   ends with -EBADF.
+ * - A TCP socket whose receives keep emptying it (each came back short)
+ *   is watched edge-triggered where the backend can (epoll; "edge"
+ *   below): with a level-triggered interest the kernel looks at the
+ *   socket once more after each report, only to find it empty, which was
+ *   some 5% of a ping-pong's CPU (bench/README).  Once a receive emptied
+ *   it, every byte that comes makes a new report, so nothing waits for
+ *   data that came already.  Anything that breaks that ends it, and the
+ *   kernel, given the interest level-triggered again, looks afresh: a
+ *   receive that filled its buffer, found nothing or failed, the end of
+ *   the stream, urgent data, an error, any operation but a receive.
  */
 #include "backend.h"
 
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,6 +69,17 @@
 #endif
 #define POLL_EVENTS \
 	(POLLIN | POLLPRI | POLLOUT | POLLRDNORM | POLLRDBAND | POLLWRNORM | POLLWRBAND | POLL_RDHUP)
+
+/* Receives in a row that emptied a TCP socket before it is watched
+ * edge-triggered; twice as many each time that ends, up to the most, so
+ * that a stream whose receives alternate short and full does not switch
+ * back and forth (each switch is an epoll_ctl). */
+#define EDGE_AFTER 8
+#define EDGE_AFTER_MOST 128
+/* What ends edge-triggering when the kernel reports it: the data that
+ * follows urgent data, or the end of the stream, may be there with no
+ * new report to come. */
+#define EDGE_BREAKERS (POLLPRI | POLL_RDHUP | FAILED)
 
 int xev__rd_init(struct xev__loop *l, const struct xev__rd_hooks *hooks, bool wakeup)
 {
@@ -172,7 +194,12 @@ static int watch(struct xev__loop *l, int fd, struct xev__fdslot *s, uint32_t wa
 		/* Perhaps another file now: it has to show its own state. */
 		s->stuck = false;
 		s->err = 0;
+		s->shorts = 0;
+		s->edge_after = 0;
 	}
+	/* Edge-triggering is for receives alone. */
+	if (fresh || want != POLLIN || s->stuck)
+		s->edge = false;
 	rc = xev__rd(l)->hooks->watch(l, fd, s, want, fresh);
 	s->registered = rc == 0;
 	s->mask = rc == 0 ? want : 0;
@@ -187,6 +214,8 @@ static void unwatch(struct xev__loop *l, int fd, struct xev__fdslot *s)
 	s->stuck = false;
 	s->err = 0;
 	s->mask = 0;
+	s->edge = false;
+	s->shorts = 0;
 }
 
 /* Takes the socket error the kernel reported for s, if any. */
@@ -282,16 +311,35 @@ static void not_pollable(struct xev__loop *l, struct xev__completion *c)
 	}
 }
 
+/* Is this stream socket TCP (edge-triggering's rules hold for it)?
+ * Asked once, when it is first watched for a receive; not knowing means
+ * no. */
+static bool is_tcp(int fd)
+{
+#ifdef SO_PROTOCOL
+	int proto = 0;
+	socklen_t len = sizeof proto;
+
+	return getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &len) == 0 && proto == IPPROTO_TCP;
+#else
+	(void)fd;
+	return false;
+#endif
+}
+
 /*
  * io_uring refuses at once a read of a write-only fd, a recv on a pipe or
  * an accept on a socket that does not listen; waiting for readiness that
  * may never come would hang them here instead.  Checked when the fd is
- * first watched, which is once for most descriptors, not on every wait.
+ * first watched, which is once for most descriptors, not on every wait;
+ * a receive's also says whether s may be watched edge-triggered.
  */
-static int check_fd_kind(struct xev__completion *c)
+static int check_fd_kind(struct xev__loop *l, struct xev__completion *c, struct xev__fdslot *s)
 {
 	int fd = c->u.io.fd, v = 0, flags;
 	socklen_t len = sizeof v;
+
+	s->tcp = false;
 
 	switch (xev__io_kind(c)) {
 	case XEV__OP_READ:
@@ -301,7 +349,10 @@ static int check_fd_kind(struct xev__completion *c)
 		return (flags & O_ACCMODE) == O_WRONLY ? -EBADF : 0;
 	case XEV__OP_RECV:
 	case XEV__OP_RECVMSG:
-		return XEV__SYS(SOCKOPT, getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &len)) < 0 ? -errno : 0;
+		if (XEV__SYS(SOCKOPT, getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &len)) < 0)
+			return -errno;
+		s->tcp = v == SOCK_STREAM && xev__rd(l)->hooks->edge_ok && is_tcp(fd);
+		return 0;
 	case XEV__OP_ACCEPT:
 #ifdef SO_ACCEPTCONN
 		if (XEV__SYS(SOCKOPT, getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &len)) < 0)
@@ -329,7 +380,7 @@ static void park(struct xev__loop *l, struct xev__completion *c)
 		xev__complete(l, c, -ENOMEM);
 		return;
 	}
-	if (!s->registered && (rc = check_fd_kind(c)) < 0) {
+	if (!s->registered && (rc = check_fd_kind(l, c, s)) < 0) {
 		xev__complete(l, c, rc);
 		return;
 	}
@@ -348,6 +399,8 @@ static void park(struct xev__loop *l, struct xev__completion *c)
 	 * slot is watched again for every wait: the kernel looks at the
 	 * readiness once more then, which it would not report otherwise. */
 	fresh = !s->registered || (!s->waiters.head && !(c->flags & XEV__F_REARMED));
+	if (fresh && s->registered)
+		s->tcp = false; /* perhaps another file now, of a kind not checked */
 	if (XEV__UNLIKELY(s->err) && !fresh && xev__io_kind(c) != XEV__OP_POLL) {
 		xev__complete(l, c, -take_err(s));
 		return;
@@ -373,6 +426,40 @@ static void fail_waiters(struct xev__loop *l, struct xev__fdslot *s, int result)
 
 	while ((c = pop_waiter(l, s)))
 		xev__complete(l, c, result);
+}
+
+/* A receive on s came back with r: did it empty a TCP socket?  Only a
+ * short read of plain data says so: a full one may have left more, a
+ * peek left it all, and nothing, an error or the end of the stream say
+ * nothing of what comes next. */
+static void note_receive(struct xev__fdslot *s, struct xev__completion *c, int r)
+{
+	bool emptied = s->tcp && xev__io_kind(c) == XEV__OP_RECV && r > 0 && (size_t)r < c->u.io.len &&
+		       !(c->u.io.flags & (MSG_PEEK | MSG_OOB));
+
+	if (!emptied)
+		s->shorts = 0;
+	else if (s->shorts < UINT8_MAX)
+		s->shorts++;
+}
+
+/* Watches s edge-triggered, or level-triggered again, as its receives
+ * now call for.  Going back to level makes the kernel look at the socket
+ * afresh, so what came without a report is reported now. */
+static void settle_edge(struct xev__loop *l, int fd, struct xev__fdslot *s)
+{
+	unsigned after = s->edge_after ? s->edge_after : EDGE_AFTER;
+	bool edge = s->tcp && s->shorts >= after && s->registered && !s->stuck && s->mask == POLLIN;
+	int rc;
+
+	if (edge == s->edge)
+		return;
+	if (!edge && after < EDGE_AFTER_MOST)
+		s->edge_after = (uint8_t)(after * 2);
+	s->edge = edge;
+	rc = watch(l, fd, s, s->mask, false);
+	if (rc < 0) /* as a wait that could not start */
+		fail_waiters(l, s, rc);
 }
 
 /* xev_close: the slot forgets the fd, and what waits on it can never be
@@ -448,8 +535,12 @@ static void receive(struct xev__loop *l, struct xev__completion *c)
 	r = xev__io_perform(c);
 	if (r == -EAGAIN) {
 		s->recv_first = false;
+		s->shorts = 0; /* perhaps a spurious one: the kernel must look */
+		settle_edge(l, c->u.io.fd, s);
 		park(l, c);
 	} else {
+		note_receive(s, c, r);
+		settle_edge(l, c->u.io.fd, s);
 		xev__complete(l, c, r);
 	}
 }
@@ -577,6 +668,8 @@ void xev__rd_ready(struct xev__loop *l, int fd, struct xev__fdslot *s, uint32_t 
 
 	if (XEV__UNLIKELY(err))
 		s->err = err;
+	if (s->edge && (revents & EDGE_BREAKERS))
+		s->shorts = 0;
 	if (revents & POLLNVAL) {
 		/* Closed behind our back: nothing will ever be ready. */
 		unwatch(l, fd, s);
@@ -602,12 +695,17 @@ void xev__rd_ready(struct xev__loop *l, int fd, struct xev__fdslot *s, uint32_t 
 		else
 			r = attempt(c, revents);
 		if (r == -EAGAIN) {
+			/* Woken for nothing, or a try that failed for a reason
+			 * of its own: only level-triggering looks again. */
+			s->shorts = 0;
 			blocked |= w;
 			continue;
 		}
 		drop_waiter(l, s, c);
-		if (xev__io_kind(c) == XEV__OP_RECV || xev__io_kind(c) == XEV__OP_RECVMSG)
+		if (xev__io_kind(c) == XEV__OP_RECV || xev__io_kind(c) == XEV__OP_RECVMSG) {
 			s->recv_first = xev__rd(l)->busy;
+			note_receive(s, c, r);
+		}
 		xev__complete(l, c, r);
 		progress = true;
 	}
@@ -624,6 +722,8 @@ void xev__rd_ready(struct xev__loop *l, int fd, struct xev__fdslot *s, uint32_t 
 		s->stuck = false;
 		watch(l, fd, s, s->mask, false);
 	}
+	if (s->tcp && s->registered)
+		settle_edge(l, fd, s);
 	/* Level-triggered: what nobody waited for fires again and again, and
 	 * so would writability nobody waits for any more.  Readability stays
 	 * registered for the next read, usually a rearm. */

@@ -26,12 +26,17 @@
  * And a try that fails without cause (injected) on an fd whose error
  * stays reported (stuck: the kernel reports it once per watch) is tried
  * again, not left waiting for readiness that came already.
+ *
+ * And a send with room is made at once, by send(2), on io_uring too
+ * where its sends would cut the loop's waits short; a TCP socket watched
+ * edge-triggered (epoll) loses nothing that no new data will announce.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -39,13 +44,14 @@
 
 #include "tap.h"
 #include "net.h"
+#include "backend.h" /* a readiness loop's slots: is it edge-triggered? */
 
 #ifdef XEV_FAULT_INJECTION
 #include "fault.h"
 #endif
 
 #define GLOBAL_CHECKS 0
-#define PER_BACKEND 27
+#define PER_BACKEND 32
 
 static double thread_cpu_ms(void)
 {
@@ -870,6 +876,149 @@ out:
 #endif
 }
 
+/* ---- edge-triggered TCP receives ----------------------------------- */
+
+struct edge_rx {
+	xev_completion c;
+	char buf[64];
+	size_t got;
+	int eof, bad;
+};
+
+static xev_cb_action edge_rx_cb(xev_loop *l, xev_completion *c, int result, void *ud)
+{
+	struct edge_rx *rx = ud;
+	(void)l, (void)c;
+	if (result < 0) {
+		rx->bad = result;
+		return XEV_DISARM;
+	}
+	if (result == 0) {
+		rx->eof = 1;
+		return XEV_DISARM;
+	}
+	rx->got += (size_t)result;
+	return XEV_REARM;
+}
+
+/* 1: fd's slot is edge-triggered; 0: not; -1: the backend never is. */
+static int slot_edge(struct tl *t, xev_backend b, int fd)
+{
+	struct xev__loop *l = xev__loop(&t->loop);
+	struct xev__fdslot *s;
+
+	if (!(tap_caps(b) & XEV__CAP_READINESS) || !xev__rd(l)->hooks->edge_ok)
+		return -1;
+	s = xev__rd_slot(l, fd);
+	return s && s->edge;
+}
+
+/* n messages of 3 bytes, each received (short: it empties the socket)
+ * before the next is sent. */
+static int short_rounds(struct tl *t, int cfd, struct edge_rx *rx, int n)
+{
+	for (int i = 0; i < n; i++) {
+		size_t want = rx->got + 3;
+		if (send(cfd, "abc", 3, 0) != 3)
+			bail("send");
+		WAIT_FOR_MS(t, rx->got >= want || rx->bad || rx->eof, 2000);
+		if (rx->got != want)
+			return 0;
+	}
+	return 1;
+}
+
+/*
+ * A TCP socket whose receives keep emptying it is watched edge-triggered
+ * where the backend can (readiness.c): then only new data is reported.
+ * What would leave data or the end of the stream behind without a report
+ * to come must turn it level-triggered again: a receive that fills its
+ * buffer, urgent data (a receive stops short at its mark), the end of
+ * the stream arriving with the last data, a try that fails without cause.
+ * Each would otherwise leave the next receive waiting for ever (here: 2 s).
+ * Every backend must pass; whether a slot is edge-triggered is asked of
+ * the readiness ones.
+ */
+static void check_edge(xev_backend b, const char *bn)
+{
+	struct tl t;
+	struct edge_rx rx;
+	struct sockaddr_in a;
+	char big[100];
+	int lfd, cfd, sfd, one = 1, edge, ok1;
+	size_t want;
+
+	tl_init(&t, b, NULL);
+	memset(&rx, 0, sizeof rx);
+	lfd = tcp_listener(&a, 1);
+	cfd = tcp_client(&a);
+	sfd = tap_accept(lfd, 1);
+	setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	xev_recv(&t.loop, &rx.c, sfd, rx.buf, sizeof rx.buf, 0, &rx, edge_rx_cb);
+
+	ok1 = short_rounds(&t, cfd, &rx, 12);
+	edge = slot_edge(&t, b, sfd);
+	ok(ok1 && edge != 0, "%s: 12 receives that each emptied a TCP socket: all in, and it is watched "
+			     "edge-triggered where the backend can (%zu bytes, edge %d)",
+	   bn, rx.got, edge);
+
+	memset(big, 'f', sizeof big);
+	want = rx.got + sizeof big;
+	if (send(cfd, big, sizeof big, 0) != (ssize_t)sizeof big)
+		bail("send");
+	WAIT_FOR_MS(&t, rx.got >= want || rx.bad, 2000);
+	edge = slot_edge(&t, b, sfd);
+	ok(rx.got == want && edge != 1,
+	   "%s: ... 100 bytes to a 64-byte receive: the rest comes with no new data, level-triggered again (%zu of "
+	   "%zu, edge %d)",
+	   bn, rx.got, want, edge);
+
+	/* Each time it ends, edge-triggering takes twice as many. */
+	ok1 = short_rounds(&t, cfd, &rx, 40) && slot_edge(&t, b, sfd) != 0;
+	want = rx.got + 4;
+	if (send(cfd, "ab", 2, 0) != 2 || send(cfd, "X", 1, MSG_OOB) != 1 || send(cfd, "cd", 2, 0) != 2)
+		bail("send");
+	WAIT_FOR_MS(&t, rx.got >= want || rx.bad, 2000);
+	ok(ok1 && rx.got == want, "%s: ... the data behind urgent data comes too (%zu of %zu)", bn, rx.got, want);
+
+	ok1 = short_rounds(&t, cfd, &rx, 80) && slot_edge(&t, b, sfd) != 0;
+#ifdef XEV_FAULT_INJECTION
+	{
+		struct xev__fault_plan lie = { .site = XEV__FS_RECV, .err = EAGAIN, .limit = 1 };
+		want = rx.got + 2;
+		xev__fault_set(&lie);
+		if (send(cfd, "zz", 2, 0) != 2)
+			bail("send");
+		WAIT_FOR_MS(&t, rx.got >= want || rx.bad, 2000);
+		ok(ok1 && rx.got == want && (b == XEV_BACKEND_IO_URING || xev__fault_injected(XEV__FS_RECV) == 1),
+		   "%s: ... a receive whose try fails without cause still gets the data (%zu of %zu)", bn, rx.got,
+		   want);
+		xev__fault_set(NULL);
+		ok1 = short_rounds(&t, cfd, &rx, 160) && slot_edge(&t, b, sfd) != 0;
+	}
+#else
+	skip(1, "failures are injected in a fault-injection build only");
+#endif
+	if (send(cfd, "bye", 3, 0) != 3)
+		bail("send");
+	shutdown(cfd, SHUT_WR);
+	want = rx.got + 3;
+	WAIT_FOR_MS(&t, rx.eof || rx.bad, 2000);
+	ok(ok1 && rx.got == want && rx.eof, "%s: ... the end of the stream that came with the last data is seen "
+					    "(%zu of %zu, eof %d)",
+	   bn, rx.got, want, rx.eof);
+	if (!rx.eof && !rx.bad) {
+		struct tl_op cc;
+		tl_op_init(&cc);
+		xev_cancel(&t.loop, &cc.c, &rx.c, &cc.r, tl_rec_cb);
+		WAIT_FOR(&t, cc.r.calls && (rx.eof || rx.bad));
+	}
+	close(cfd);
+	close(sfd);
+	close(lfd);
+	tl_deinit(&t);
+}
+
 static void check_backend(xev_backend b, const char *bn)
 {
 	check_two_reads(b, bn);   /* 4 */
@@ -884,6 +1033,7 @@ static void check_backend(xev_backend b, const char *bn)
 	check_busy_still_looks(b, bn); /* 1 */
 	check_stuck_tries_fail(b, bn); /* 1 */
 	check_send_at_once(b, bn); /* 3 */
+	check_edge(b, bn);        /* 5 */
 }
 
 int main(void)
