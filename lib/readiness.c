@@ -446,7 +446,7 @@ static void note_receive(struct xev__fdslot *s, struct xev__completion *c, int r
 /* Watches s edge-triggered, or level-triggered again, as its receives
  * now call for.  Going back to level makes the kernel look at the socket
  * afresh, so what came without a report is reported now. */
-static void settle_edge(struct xev__loop *l, int fd, struct xev__fdslot *s)
+static void settle_edge_slow(struct xev__loop *l, int fd, struct xev__fdslot *s)
 {
 	unsigned after = s->edge_after ? s->edge_after : EDGE_AFTER;
 	bool edge = s->tcp && s->shorts >= after && s->registered && !s->stuck && s->mask == POLLIN;
@@ -460,6 +460,14 @@ static void settle_edge(struct xev__loop *l, int fd, struct xev__fdslot *s)
 	rc = watch(l, fd, s, s->mask, false);
 	if (rc < 0) /* as a wait that could not start */
 		fail_waiters(l, s, rc);
+}
+
+/* Called for every receive on a TCP socket: most change nothing (a
+ * level-triggered socket far from EDGE_AFTER short receives). */
+static inline void settle_edge(struct xev__loop *l, int fd, struct xev__fdslot *s)
+{
+	if (s->edge || s->shorts >= EDGE_AFTER)
+		settle_edge_slow(l, fd, s);
 }
 
 /* xev_close: the slot forgets the fd, and what waits on it can never be
@@ -727,7 +735,7 @@ void xev__rd_ready(struct xev__loop *l, int fd, struct xev__fdslot *s, uint32_t 
 	/* Level-triggered: what nobody waited for fires again and again, and
 	 * so would writability nobody waits for any more.  Readability stays
 	 * registered for the next read, usually a rearm. */
-	if (want == 0 || (revents & ~want & ~(uint32_t)FAILED) || (s->mask & ~wanted(s) & POLLOUT))
+	if (want == 0 || (revents & ~want & ~(uint32_t)FAILED) || ((s->mask & POLLOUT) && !(wanted(s) & POLLOUT)))
 		trim(l, fd, s);
 }
 
