@@ -407,8 +407,14 @@ static inline bool xev__env_flag(const char *name)
 	return s && *s && strcmp(s, "0") != 0;
 }
 /* spin.c: true when news from another thread came while the loop spun
- * before a wait of timeout ns (-1: none), which then need not block. */
-XEV__HIDDEN bool xev__spin_for_news(struct xev__loop *l, int64_t timeout);
+ * before a wait of timeout ns (-1: none), which then need not block.
+ * Only a loop whose last look found news spins: inline, so that one that
+ * had none (a server of sockets) pays no call to learn it. */
+XEV__HIDDEN bool xev__spin_for_news_slow(struct xev__loop *l, int64_t timeout);
+static inline bool xev__spin_for_news(struct xev__loop *l, int64_t timeout)
+{
+	return l->news_last && xev__spin_for_news_slow(l, timeout);
+}
 /* For xev__loop_signal: where the signalling thread runs. */
 XEV__HIDDEN void xev__spin_note_signaller(struct xev__loop *l);
 /* For loop init: XEV_NO_SPIN turns spinning off. */

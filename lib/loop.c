@@ -591,9 +591,7 @@ static int wait_for_events(struct xev__loop *l, int64_t timeout)
 	bool in_backend = true;
 	int rc = 0;
 
-	/* news_last first: a loop that had no news (a server of sockets)
-	 * never spins, and should not pay a call to learn it. */
-	if (timeout != 0 && l->news_last && xev__spin_for_news(l, timeout))
+	if (timeout != 0 && xev__spin_for_news(l, timeout))
 		timeout = 0;
 	if (timeout != 0) {
 		int where = sleep_on_futex(l) ? XEV__SLEEP_FUTEX : XEV__SLEEP_BACKEND;

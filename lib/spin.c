@@ -113,7 +113,8 @@ static bool worth_spinning(struct xev__loop *l)
 {
 	if (l->spin_shift == SPIN_NEVER)
 		return false;
-	if (!l->news_last || (!l->async_waits.head && !l->offloaded.head))
+	/* news_last is asked first, inline (xev__spin_for_news). */
+	if (!l->async_waits.head && !l->offloaded.head)
 		return false;
 	if (shares_cpu_with_signaller(l))
 		return false;
@@ -124,7 +125,7 @@ static bool worth_spinning(struct xev__loop *l)
 	return true;
 }
 
-bool xev__spin_for_news(struct xev__loop *l, int64_t timeout)
+bool xev__spin_for_news_slow(struct xev__loop *l, int64_t timeout)
 {
 	enum spin_result r;
 
