@@ -22,6 +22,7 @@
 	X(URING_SETUP, "io_uring_queue_init", ENOMEM, EMFILE, ENFILE, EPERM)              \
 	X(URING_ENTER, "io_uring_enter", EINTR, EAGAIN, EBUSY)                            \
 	X(URING_SQE, "io_uring_get_sqe (queue full)", EBUSY)                              \
+	X(URING_DROP, "io_uring worker thread (work dropped)", ECANCELED)                 \
 	X(EPOLL_CREATE, "epoll_create1", EMFILE, ENFILE, ENOMEM)                          \
 	X(EPOLL_CTL, "epoll_ctl", ENOMEM, ENOSPC)                                         \
 	X(EPOLL_WAIT, "epoll_wait", EINTR)                                                \

@@ -116,6 +116,8 @@ enum {
 	/* Backend-private: each backend names these for its own use. */
 	XEV__F_BACKEND_0 = 1u << 8,
 	XEV__F_BACKEND_1 = 1u << 9,
+	XEV__F_BACKEND_2 = 1u << 10,
+	XEV__F_BACKEND_3 = 1u << 11,
 };
 
 /* A backend's cancel hook returns this when the canceller's result will
@@ -167,6 +169,8 @@ struct xev__io_op {
 	/* The fd operation a backend performs: the op itself, or, for a
 	 * process wait on a pidfd, XEV__OP_POLL.  Read through xev__io_kind. */
 	uint8_t kind;
+	/* io_uring: times the kernel dropped it, once F_DROPPED says so. */
+	uint8_t drops;
 	size_t len;               /* buffer length; connect's addrlen */
 	uint64_t offset;          /* pread/pwrite */
 	socklen_t *addrlen;       /* accept */
