@@ -3,7 +3,8 @@
  * The poll(2) backend: the portable fallback, on the readiness core
  * (readiness.c).  One struct pollfd per watched fd, the union of its
  * waiters' interest, in an array the kernel reads on every wait; entry 0
- * is the wake-up.  A slot's priv is its entry's index, so adding an fd is
+ * is the wake-up, left out of the wait while no other thread may use it.
+ * A slot's priv is its entry's index, so adding an fd is
  * an append and removing one moves the last entry into its place: both
  * O(1).  While the results of a wait are being handed to the core the
  * array keeps its shape (removals only mark the entry; it is compacted
@@ -273,13 +274,25 @@ static int poll_wait(struct xev__loop *l, int64_t timeout_ns)
 	struct poll_state *p = poll_of(l);
 	/* The clock is read only when an interruption could need it. */
 	int64_t deadline = timeout_ns > 0 ? xev__clock_ns() + timeout_ns : 0;
+	struct pollfd *first;
+	nfds_t nfds;
 	int n;
 
 	if (xev__rd_skip_poll(l, timeout_ns) && !p->left_out)
 		return 0;
 	if (p->left_out)
 		recheck_if_due(l);
-	while ((n = XEV__SYS(POLL, poll(p->fds, p->nfds, timeout_ms(p, timeout_ns)))) < 0 && errno == EINTR) {
+	/* The wake-up is polled only while another thread may use it: a
+	 * loop of sockets alone spares the kernel an fd each wait. */
+	if (xev__loop_may_be_signalled(l)) {
+		first = p->fds;
+		nfds = p->nfds;
+	} else {
+		p->fds[0].revents = 0;
+		first = p->fds + 1;
+		nfds = p->nfds - 1;
+	}
+	while ((n = XEV__SYS(POLL, poll(first, nfds, timeout_ms(p, timeout_ns)))) < 0 && errno == EINTR) {
 		/* Interrupted: wait again for what is left of the time. */
 		if (timeout_ns > 0) {
 			int64_t now = xev__clock_ns();

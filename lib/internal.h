@@ -318,6 +318,14 @@ enum {
 	XEV__SLEEP_FUTEX,   /* on async_pending (futex.c) */
 };
 
+/* May another thread signal l (xev__loop_signal)?  Only while a wait on
+ * an async watcher, or work on a thread pool, is in the loop's hands: a
+ * notify of a watcher nobody waits on only sets its flag. */
+static inline bool xev__loop_may_be_signalled(const struct xev__loop *l)
+{
+	return l->async_waits.head || l->offloaded.head;
+}
+
 /* The real types fit in the public ones. */
 _Static_assert(sizeof(struct xev__loop) <= sizeof(xev_loop), "xev_loop too small");
 _Static_assert(alignof(struct xev__loop) <= alignof(xev_loop), "xev_loop misaligned");

@@ -114,7 +114,7 @@ static bool worth_spinning(struct xev__loop *l)
 	if (l->spin_shift == SPIN_NEVER)
 		return false;
 	/* news_last is asked first, inline (xev__spin_for_news). */
-	if (!l->async_waits.head && !l->offloaded.head)
+	if (!xev__loop_may_be_signalled(l))
 		return false;
 	if (shares_cpu_with_signaller(l))
 		return false;

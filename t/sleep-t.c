@@ -23,7 +23,7 @@
 #include "internal.h"
 #include "tap.h"
 
-#define PER_BACKEND 9
+#define PER_BACKEND 11
 
 #ifdef XEV_USE_FUTEX
 #define IDLE_SLEEP XEV__SLEEP_FUTEX
@@ -56,7 +56,8 @@ static void *watch_main(void *arg)
 	/* Asleep for real, not just about to look at the flag again. */
 	sleep_ms(20);
 	atomic_store(&wa->seen, atomic_load(&l->sleeping));
-	xev_async_notify(wa->w);
+	if (wa->w)
+		xev_async_notify(wa->w);
 	t0 = mono_ms();
 	while (!atomic_load(&wa->done)) {
 		sleep_ms(5);
@@ -77,8 +78,8 @@ static xev_cb_action count_cb(xev_loop *l, xev_completion *c, int result, void *
 	return XEV_DISARM;
 }
 
-/* Runs the loop ONCE while a watcher thread notifies w once the loop
- * sleeps; returns where it slept, -1 when the wake-up was lost. */
+/* Runs the loop ONCE while a watcher thread notifies w (if any) once the
+ * loop sleeps; returns where it slept, -1 when the wake-up was lost. */
 static int sleep_and_wake(xev_loop *loop, xev_watcher *w, atomic_int *calls)
 {
 	struct watch wa = { .loop = loop, .w = w, .loop_thread = pthread_self() };
@@ -96,6 +97,23 @@ static int sleep_and_wake(xev_loop *loop, xev_watcher *w, atomic_int *calls)
 	if (rc != 0 || atomic_load(&wa.rescued) || atomic_load(calls) != 1)
 		return -1;
 	return atomic_load(&wa.seen);
+}
+
+/* Pool work that ends once its loop sleeps: the pool's wake-up is then
+ * all that can end the wait. */
+struct pool_job {
+	atomic_int calls; /* first: count_cb counts through it */
+	xev_loop *loop;
+};
+
+static void end_once_asleep(void *arg)
+{
+	struct xev__loop *l = xev__loop(((struct pool_job *)arg)->loop);
+	int64_t t0 = mono_ms();
+
+	while (atomic_load(&l->sleeping) == XEV__SLEEP_AWAKE && mono_ms() - t0 < 5000)
+		sleep_ms(1);
+	sleep_ms(100); /* after watch_main has seen where it sleeps */
 }
 
 static void check_backend(xev_backend b, const char *bn)
@@ -132,6 +150,27 @@ static void check_backend(xev_backend b, const char *bn)
 	where = sleep_and_wake(&loop, &w, &calls);
 	ok(where >= 0 && atomic_load(&recvd) == 0, "%s: a loop waiting for a receive is woken by a notify", bn);
 	is_int(where, XEV__SLEEP_BACKEND, "%s: ... and it slept in the backend", bn);
+	/* The same, woken by the thread pool: a backend that listens for
+	 * wake-ups only while another thread may send one must count work
+	 * on a pool among those. */
+	{
+		xev_threadpool pool;
+		xev_threadpool_config cfg;
+		xev_completion wc;
+		struct pool_job job = { .loop = &loop };
+
+		xev_threadpool_config_init(&cfg);
+		if (xev_threadpool_init(&pool, &cfg) != 0)
+			bail("xev_threadpool_init failed");
+		atomic_init(&job.calls, 0);
+		xev_work(&loop, &wc, &pool, end_once_asleep, &job, count_cb);
+		where = sleep_and_wake(&loop, NULL, &job.calls);
+		ok(where >= 0 && atomic_load(&recvd) == 0,
+		   "%s: a loop waiting for a receive is woken by work its pool finished", bn);
+		is_int(where, XEV__SLEEP_BACKEND, "%s: ... and it slept in the backend", bn);
+		xev_threadpool_shutdown(&pool);
+		xev_threadpool_deinit(&pool);
+	}
 	/* The receive is still there, and still reported. */
 	if (write(sv[1], "x", 1) != 1)
 		bail("write failed");
