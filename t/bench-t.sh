@@ -79,7 +79,7 @@ check_line() { # file name library unit count ops-rule
 		if [ "$6" = "<=" ]; then [ "$ops" -le "$5" ]; else [ "$ops" -eq "$5" ]; fi
 }
 
-echo "1..$((nbackends * per_backend + 1 + npinned + 4 + 2))"
+echo "1..$((nbackends * per_backend + 1 + npinned + 5 + 2))"
 for backend in $backends; do
 	XEV_BACKEND=$backend "$b/xev-million-timers" -n 1 >"$tmp" 2>"$tmp.err"
 	if grep -q 'FAILED: xev_loop_init' "$tmp.err"; then
@@ -236,6 +236,11 @@ ok $? "bench/run on fake programs: per-operation table; a program that ignores B
 	grep -q '^# neither perf .* nor strace -c counts here: no syscalls/op' "$tmp.err" &&
 	! grep -Eq '^# system calls per operation|^[^ ]+ [^ ]+ syscalls/op' "$tmp"
 ok $? "bench/run without a working perf or strace: no counting runs, syscalls/op '-'"
+# Each round starts one program further on, so that none always runs
+# first: the first ping-udp1 figure of rounds 1, 2 and 3.
+firsts=$(awk '/^# round /{ r = $3; next } r && /^ping-udp1 / && !seen[r]++ { print $2 }' "$tmp" | tr '\n' ' ')
+[ "$rc" = 0 ] && [ "$firsts" = "xev-epoll xev-poll libuv " ]
+ok $? "bench/run on fake programs: each round starts one program further on ($firsts)"
 rm -rf "$fake"
 
 # bench/run end to end on our programs, on two rows (one, where threads
