@@ -290,6 +290,15 @@ static inline void bench_pin_process(void)
 	bench_pin(0);
 }
 
+/* Starts n threads running fn, each given its role for bench_pin (1 to
+ * n) as its argument: the notifiers of the async-pummel programs. */
+static inline void bench_start_roles(pthread_t *th, long n, void *(*fn)(void *))
+{
+	for (long i = 0; i < n; i++)
+		if (pthread_create(&th[i], NULL, fn, (void *)(intptr_t)(i + 1)) != 0)
+			bench_fail("pthread_create failed");
+}
+
 /*
  * Options common to every program: -n COUNT overrides the workload's count;
  * one optional operand (a thread count for the async workloads).  Returns

@@ -76,9 +76,7 @@ int main(int argc, char **argv)
 
 	bench_usage_start(&u);
 	t0 = bench_now();
-	for (long i = 0; i < t; i++)
-		if (pthread_create(&threads[i], NULL, pummel_main, (void *)(intptr_t)(i + 1)) != 0)
-			bench_fail("pthread_create failed");
+	bench_start_roles(threads, t, pummel_main);
 	ev_run(main_loop, 0);
 	for (long i = 0; i < t; i++)
 		if (pthread_join(threads[i], NULL) != 0)

@@ -50,9 +50,7 @@ int main(int argc, char **argv)
 
 	bench_usage_start(&u);
 	t0 = bench_now();
-	for (long i = 0; i < nthreads; i++)
-		if (pthread_create(&th[i], NULL, pummel, (void *)(intptr_t)(i + 1)) != 0)
-			bench_fail("pthread_create");
+	bench_start_roles(th, nthreads, pummel);
 	while (callbacks < want) {
 		/* seen is from before the look at the flag: a raise after it
 		 * has moved the word, and the wait returns at once. */

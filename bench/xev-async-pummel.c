@@ -65,9 +65,7 @@ int main(int argc, char **argv)
 
 	bench_usage_start(&u);
 	t0 = bench_now();
-	for (long i = 0; i < nthreads; i++)
-		if (pthread_create(&th[i], NULL, pummel, (void *)(intptr_t)(i + 1)) != 0)
-			bench_fail("pthread_create");
+	bench_start_roles(th, nthreads, pummel);
 	xev_loop_run(&loop, XEV_RUN_UNTIL_DONE);
 	t1 = bench_now();
 	for (long i = 0; i < nthreads; i++)
