@@ -31,7 +31,6 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -545,12 +544,6 @@ static bool dropped_by_kernel(const struct xev__completion *c, int res)
 	       xev__io_kind(c) != XEV__OP_CONNECT;
 }
 
-static bool is_file(int fd)
-{
-	struct stat st;
-	return XEV__SYS(FSTAT, fstat(fd, &st)) == 0 && (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode));
-}
-
 /* Dropped again and again: the kernel has no thread for it.  Work that
  * a readiness backend does without waiting is done the same way; other
  * work could block the loop's thread, and fails with -EAGAIN, as work
@@ -562,7 +555,9 @@ static void finish_without_ring(struct xev__loop *l, struct xev__completion *c)
 	case XEV__OP_WRITE:
 	case XEV__OP_PREAD:
 	case XEV__OP_PWRITE:
-		if (is_file(c->u.io.fd)) {
+		/* A file readiness backends cannot wait for, which they
+		 * transfer without waiting. */
+		if (xev__rd_check_pollable(c->u.io.fd) == -EPERM) {
 			xev__io_file(l, c);
 			return;
 		}
